@@ -1,0 +1,216 @@
+"""What every upstream client shares: OAuth tokens, quota slots, retries, clear errors.
+
+Each API module (adict, ingrid, sfm) builds one `ApiCaller` from its own settings and
+describes only its endpoints and record shapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import httpx
+import tenacity
+
+from resources.quota import QuotaLedger
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Renew a token this long before it expires, so a long stream never starts on a token
+# that dies half way.
+TOKEN_RENEW_MARGIN_SECONDS = 60
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_SECONDS = 120
+
+
+class UpstreamError(RuntimeError):
+    """A call that failed for good: the message says which call and why, never a secret."""
+
+
+class AuthError(UpstreamError):
+    """The token endpoint refused our credentials, or answered something we cannot use."""
+
+
+class RetryableError(UpstreamError):
+    """A failure worth another attempt (429, 5xx, a cut connection, a retry-me trailer)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def timeouts(read_seconds: float = 120.0) -> httpx.Timeout:
+    # Long reads: GRDF streams three years of a meter in one answer.
+    return httpx.Timeout(connect=10.0, read=read_seconds, write=30.0, pool=30.0)
+
+
+@dataclass
+class ClientCredentials:
+    """OAuth2 client-credentials flow; the token is cached and renewed before expiry.
+
+    `basic_auth` sends the credentials as HTTP Basic (GRTgaz Ingrid) rather than in the
+    form body (GRDF ADICT).
+    """
+
+    http: httpx.Client
+    token_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scope: str | None = None
+    basic_auth: bool = False
+    _token: str | None = field(default=None, init=False, repr=False)
+    _expires_at: float = field(default=0.0, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or time.time() >= self._expires_at:
+                self._token, lifetime = self._request_token()
+                self._expires_at = time.time() + max(0.0, lifetime - self._renew_margin(lifetime))
+            return self._token
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    @staticmethod
+    def _renew_margin(lifetime: float) -> float:
+        return min(TOKEN_RENEW_MARGIN_SECONDS, lifetime / 10)
+
+    def _request_token(self) -> tuple[str, float]:
+        form = {"grant_type": "client_credentials"}
+        if self.scope:
+            form["scope"] = self.scope
+        auth = None
+        if self.basic_auth:
+            auth = httpx.BasicAuth(self.client_id, self.client_secret)
+        else:
+            form |= {"client_id": self.client_id, "client_secret": self.client_secret}
+        try:
+            response = self.http.post(self.token_url, data=form, auth=auth)
+        except httpx.TransportError as exc:
+            raise AuthError(f"token endpoint {self.token_url} unreachable: {exc!r}") from None
+        if response.status_code != 200:
+            raise AuthError(
+                f"token endpoint {self.token_url} refused client id {self.client_id!r}: "
+                f"HTTP {response.status_code} {_short(response.text)}"
+            )
+        body = response.json()
+        if "access_token" not in body:
+            raise AuthError(f"token endpoint {self.token_url} answered without access_token")
+        log.info("new token for client %s, valid %ss", self.client_id, body.get("expires_in"))
+        return body["access_token"], float(body.get("expires_in", 3600))
+
+
+@dataclass
+class CallStats:
+    """Calls this caller sent, retries included: what a materialization reports."""
+
+    sent: int = 0
+    retried: int = 0
+    rejected_429: int = 0
+
+
+class ApiCaller:
+    """Sends authorized calls through the quota ledger, with retries.
+
+    Every attempt (retries included) first takes a slot from the ledger, so retries can
+    never push a client over its per-second or per-day limit.
+    """
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        credentials: ClientCredentials,
+        ledger: QuotaLedger,
+        max_attempts: int = 5,
+    ) -> None:
+        self.http, self.credentials, self.ledger = http, credentials, ledger
+        self.max_attempts = max_attempts
+        self.stats = CallStats()
+
+    def call(
+        self, method: str, url: str, read: Callable[[httpx.Response], T], **kwargs: object
+    ) -> T:
+        """Send one call and hand the open response to `read`; retry the whole exchange.
+
+        `read` consumes the body (a stream parser, say) and may raise RetryableError;
+        a response cut mid-stream raises httpx.TransportError there, which is retried
+        too: nothing read from a failed attempt is ever returned.
+        """
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            retry=tenacity.retry_if_exception_type((RetryableError, httpx.TransportError)),
+            wait=_wait_retry_after,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, method, url, read, **kwargs)
+        except httpx.TransportError as exc:
+            raise UpstreamError(f"{method} {url}: {type(exc).__name__} after retries") from exc
+        except RetryableError as exc:
+            raise UpstreamError(f"{method} {url}: {exc} (gave up after retries)") from exc
+
+    def _attempt(
+        self, method: str, url: str, read: Callable[[httpx.Response], T], **kwargs: object
+    ) -> T:
+        with self._send(method, url, **kwargs) as response:
+            if response.status_code == 401:
+                # The token died early (revoked, clock skew): renew once, then retry.
+                self.credentials.invalidate()
+                raise RetryableError("401 Unauthorized: token renewed", retry_after=0)
+            if response.status_code in RETRYABLE_STATUSES:
+                response.read()
+                if response.status_code == 429:
+                    self.stats.rejected_429 += 1
+                    self.ledger.record_rejection(429, response.text)
+                raise RetryableError(
+                    f"HTTP {response.status_code} {_short(response.text)}",
+                    retry_after=_retry_after_seconds(response),
+                )
+            return read(response)
+
+    @contextmanager
+    def _send(self, method: str, url: str, **kwargs: object) -> Iterator[httpx.Response]:
+        self.ledger.acquire()
+        self.stats.sent += 1
+        headers = {"Authorization": f"Bearer {self.credentials.token()}"}
+        with self.http.stream(method, url, headers=headers, **kwargs) as response:  # type: ignore[arg-type]
+            yield response
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        self.stats.retried += 1
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "retrying (attempt %d/%d) after %s",
+            state.attempt_number + 1,
+            self.max_attempts,
+            exc if isinstance(exc, RetryableError) else type(exc).__name__,
+        )
+
+
+def _wait_retry_after(state: tenacity.RetryCallState) -> float:
+    """Honour the server's Retry-After; otherwise back off exponentially (1, 2, 4 ... s)."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, RetryableError) and exc.retry_after is not None:
+        return min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
+    return float(min(2 ** (state.attempt_number - 1), 30))
+
+
+def _retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return " ".join(text.split())[:limit]
