@@ -1,0 +1,1 @@
+"""gazoduc's Dagster wiring: definitions, partitions, schedules, the planner and the CLI."""

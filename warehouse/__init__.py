@@ -1,0 +1,1 @@
+"""Curated hive-partitioned Parquet, replaced atomically, and the DuckDB catalog over it."""

@@ -1,0 +1,116 @@
+"""Flattening upstream records into typed Arrow columns, driven by one column table.
+
+Each dataset declares its columns once (name, path in the upstream record, kind); the
+same declaration gives the Parquet schema and the flattening, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import pyarrow as pa
+
+from pipelines.partitions import PARIS
+from pipelines.planner import parse_flag
+
+
+class Kind(StrEnum):
+    STRING = "string"
+    DOUBLE = "double"
+    INT = "int"
+    BOOL = "bool"
+    VRAI_FAUX = "vrai_faux"  # GRDF's "Vrai"/"Faux" strings, any case
+    DATE = "date"  # a Swagger `date`, which may hold a datetime: its date part
+    TIMESTAMP = "timestamp"  # ISO 8601 with offset, stored as UTC
+
+
+ARROW_TYPES: dict[Kind, pa.DataType] = {
+    Kind.STRING: pa.string(),
+    Kind.DOUBLE: pa.float64(),
+    Kind.INT: pa.int64(),
+    Kind.BOOL: pa.bool_(),
+    Kind.VRAI_FAUX: pa.bool_(),
+    Kind.DATE: pa.date32(),
+    Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    path: tuple[str, ...]
+    kind: Kind = Kind.STRING
+    personal: bool = False  # holder personal data: landed only on the operator's opt-in
+
+
+def col(name: str, path: str | None = None, kind: Kind = Kind.STRING, **kw: Any) -> Column:
+    """`col("energie", "consommation.energie", Kind.DOUBLE)`: path defaults to the name."""
+    return Column(name, tuple((path or name).split(".")), kind, **kw)
+
+
+def schema_of(columns: Sequence[Column]) -> pa.Schema:
+    return pa.schema([(c.name, ARROW_TYPES[c.kind]) for c in columns])
+
+
+def _get(record: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = record
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def flatten(records: Sequence[dict[str, Any]], columns: Sequence[Column]) -> pa.Table:
+    arrays = [_column_array([_get(r, c.path) for r in records], c.kind) for c in columns]
+    return pa.Table.from_arrays(arrays, schema=schema_of(columns))
+
+
+def _column_array(values: list[Any], kind: Kind) -> pa.Array:
+    values = [None if v == "" else v for v in values]  # GRDF sends "" for "no value"
+    converter = _CONVERTERS.get(kind)
+    if converter is not None:
+        return converter(values)
+    return pa.array(values, type=ARROW_TYPES[kind], from_pandas=False)
+
+
+def _doubles(values: list[Any]) -> pa.Array:
+    return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+
+
+def _strings(values: list[Any]) -> pa.Array:
+    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _dates(values: list[Any]) -> pa.Array:
+    return pa.array([None if v is None else str(v)[:10] for v in values]).cast(pa.date32())
+
+
+def _timestamps(values: list[Any]) -> pa.Array:
+    strings = pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    try:  # Arrow parses ISO 8601 with offsets natively: the fast path
+        return strings.cast(ARROW_TYPES[Kind.TIMESTAMP])
+    except pa.ArrowInvalid:  # a date alone, or "2019-12-09 15:45:42" without offset
+        return pa.array([_parse_timestamp(v) for v in strings.to_pylist()], ARROW_TYPES[Kind.TIMESTAMP])
+
+
+def _parse_timestamp(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=PARIS)  # GRDF's local time
+
+
+_CONVERTERS: dict[Kind, Callable[[list[Any]], pa.Array]] = {
+    Kind.DOUBLE: _doubles,
+    Kind.STRING: _strings,
+    Kind.DATE: _dates,
+    Kind.TIMESTAMP: _timestamps,
+    Kind.VRAI_FAUX: lambda values: pa.array(
+        [None if v is None else parse_flag(v) for v in values], type=pa.bool_()
+    ),
+}

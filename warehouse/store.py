@@ -1,0 +1,200 @@
+"""Partitions of curated Parquet, each replaced whole in one rename.
+
+Layout: `<root>/<schema>/<table>/<key>=<value>/data.parquet`, zstd, sorted by the table's
+key. A run stages its rows beside the warehouse, then each touched partition is rebuilt
+(old rows minus what the run re-fetched, plus the new rows, one row per key) into a
+temporary file and renamed over the old one: a reader or a crash sees the old partition
+or the new one, never half of either, and a re-run never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import shutil
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from warehouse.columns import Column, Kind, flatten, schema_of
+
+log = logging.getLogger(__name__)
+
+FETCHED_AT = Column("fetched_at", ("fetched_at",), Kind.TIMESTAMP)
+DATA_FILE = "data.parquet"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    schema: str
+    name: str
+    columns: tuple[Column, ...]
+    partition_key: str  # the hive key: month, snapshot_date, snapshot_month
+    key: tuple[str, ...]  # one row per key in a partition
+    # Rows re-fetched for a PCE replace its old rows on these days only; None: the
+    # PCE's rows of the whole partition.
+    day_column: str | None = None
+
+    def landed_columns(self, keep_personal: bool) -> list[Column]:
+        return [c for c in self.columns if keep_personal or not c.personal] + [FETCHED_AT]
+
+    def to_arrow(
+        self, records: Sequence[dict[str, Any]], fetched_at: datetime, keep_personal: bool = False
+    ) -> pa.Table:
+        table = flatten(records, [c for c in self.columns if keep_personal or not c.personal])
+        stamp = pa.array([fetched_at] * len(records), type=schema_of([FETCHED_AT])[0].type)
+        return table.append_column(FETCHED_AT.name, stamp)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A PCE's rows on [first_day, last_day] that a run re-fetched: old ones go."""
+
+    id_pce: str
+    first_day: date
+    last_day: date
+
+
+class PartitionStore:
+    def __init__(self, root: Path, spec: TableSpec) -> None:
+        self.root, self.spec = root, spec
+        self.dataset_dir = root / spec.schema / spec.name
+
+    def file_for(self, key: str) -> Path:
+        return self.dataset_dir / f"{self.spec.partition_key}={key}" / DATA_FILE
+
+    def glob(self) -> str:
+        return str(self.dataset_dir / f"{self.spec.partition_key}=*" / DATA_FILE)
+
+    def partitions(self) -> list[str]:
+        prefix = f"{self.spec.partition_key}="
+        return sorted(p.parent.name.removeprefix(prefix) for p in self.dataset_dir.glob(f"{prefix}*/{DATA_FILE}"))
+
+    @contextmanager
+    def landing(
+        self,
+        partitions_of: Callable[[date, date], list[str]],
+        commit_on: tuple[type[BaseException], ...] = (),
+    ) -> Iterator[Landing]:
+        """Stage a run's rows; on a clean exit, swap in every touched partition.
+
+        An exception discards the staged rows, unless it is one of `commit_on`: then
+        what was staged (whole calls only) is landed before the exception goes on.
+        """
+        staging = self.root / ".staging" / uuid.uuid4().hex
+        landing = Landing(self, staging, partitions_of)
+        try:
+            yield landing
+        except commit_on:
+            landing.commit()
+            raise
+        else:
+            landing.commit()
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # Two runs rebuilding the same partition would lose one's rows: take turns.
+        self.dataset_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dataset_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+
+@dataclass
+class Landing:
+    store: PartitionStore
+    staging: Path
+    partitions_of: Callable[[date, date], list[str]]
+    pieces: dict[str, list[Path]] = field(default_factory=lambda: defaultdict(list))
+    replaced: dict[str, list[Replacement]] = field(default_factory=lambda: defaultdict(list))
+    dropped: set[str] = field(default_factory=set)
+    rows_by_partition: dict[str, int] = field(default_factory=dict)
+
+    def replace_partition(self, key: str) -> None:
+        """Declare that this run's rows are the whole partition (a snapshot)."""
+        self.dropped.add(key)
+
+    def replace(self, id_pce: str, first_day: date, last_day: date) -> None:
+        """Declare that this run re-fetched the PCE's rows on [first_day, last_day]."""
+        for key in self.partitions_of(first_day, last_day):
+            self.replaced[key].append(Replacement(id_pce, first_day, last_day))
+
+    def add(self, table: pa.Table, keys: Sequence[str]) -> None:
+        """Stage rows; `keys` gives each row's partition."""
+        column = pa.array(keys, type=pa.string())
+        for key in sorted(set(keys)):
+            rows = table.filter(pc.equal(column, key))
+            piece = self.staging / key / f"{len(self.pieces[key]):06d}.parquet"
+            piece.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(rows, piece)
+            self.pieces[key].append(piece)
+
+    def commit(self) -> None:
+        touched = sorted(set(self.pieces) | set(self.replaced) | self.dropped)
+        with self.store._locked():
+            for key in touched:
+                self.rows_by_partition[key] = self._rebuild(key)
+        log.info("%s: %d partitions replaced", self.store.spec.name, len(touched))
+
+    def _rebuild(self, key: str) -> int:
+        spec, target = self.store.spec, self.store.file_for(key)
+        sources = []
+        con = duckdb.connect()
+        try:
+            if target.exists() and key not in self.dropped:
+                con.register("replaced", _replacements_table(self.replaced.get(key, [])))
+                sources.append(
+                    f"SELECT * FROM read_parquet({_sql_str(target)}) AS old "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM replaced AS r WHERE {_match_old(spec)})"
+                )
+            if self.pieces.get(key):
+                files = ", ".join(_sql_str(p) for p in self.pieces[key])
+                sources.append(f"SELECT * FROM read_parquet([{files}], union_by_name = true)")
+            if not sources:
+                return 0
+            keys = ", ".join(spec.key)
+            self.staging.mkdir(parents=True, exist_ok=True)
+            tmp = self.staging / f"{key}.rebuilt.parquet"
+            con.execute(
+                f"COPY (SELECT * FROM ({' UNION ALL BY NAME '.join(sources)}) "
+                f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY fetched_at DESC) = 1 "
+                f"ORDER BY {keys}) TO {_sql_str(tmp)} (FORMAT parquet, COMPRESSION zstd)"
+            )
+            (rows,) = con.execute(f"SELECT count(*) FROM read_parquet({_sql_str(tmp)})").fetchone()
+        finally:
+            con.close()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.replace(target)  # same filesystem: atomic
+        return int(rows)
+
+
+def _match_old(spec: TableSpec) -> str:
+    if spec.day_column is None:
+        return "r.id_pce = old.id_pce"
+    return f"r.id_pce = old.id_pce AND old.{spec.day_column} BETWEEN r.first_day AND r.last_day"
+
+
+def _replacements_table(replacements: list[Replacement]) -> pa.Table:
+    return pa.table(
+        {
+            "id_pce": pa.array([r.id_pce for r in replacements], pa.string()),
+            "first_day": pa.array([r.first_day for r in replacements], pa.date32()),
+            "last_day": pa.array([r.last_day for r in replacements], pa.date32()),
+        }
+    )
+
+
+def _sql_str(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"

@@ -1,0 +1,8 @@
+"""Every curated table, for the catalog."""
+
+from __future__ import annotations
+
+from warehouse.adict import TABLES as ADICT_TABLES
+from warehouse.store import TableSpec
+
+ALL_TABLES: tuple[TableSpec, ...] = (*ADICT_TABLES.values(),)
