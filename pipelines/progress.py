@@ -12,7 +12,7 @@ class Progress:
     planned: int
     log: logging.Logger | logging.LoggerAdapter
     label: str = "calls"
-    every_percent: float = 5.0
+    every_percent: float = 10.0
     every_seconds: float = 60.0
     done: int = 0
     rows: int = 0

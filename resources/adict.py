@@ -22,7 +22,7 @@ import httpx
 import orjson
 
 from resources.http import ApiCaller, ClientCredentials, RetryableError, UpstreamError, timeouts
-from resources.quota import QuotaLedger, QuotaLimits
+from resources.quota import QuotaLedger, QuotaLimits, ledger_path
 from resources.streams import MalformedStreamError, Trailer, iter_json_objects, split_trailer
 
 log = logging.getLogger(__name__)
@@ -52,16 +52,28 @@ INJECTION_DATES = ("perim_donnees_inj_debut", "perim_donnees_inj_fin")
 ENDPOINTS: dict[str, Endpoint] = {
     "access_rights": Endpoint("/droits_acces", streamed=True),
     "informative_consumption": Endpoint(
-        "/pce/{id_pce}/donnees_consos_informatives", True, 3,
-        "perim_donnees_informatives", CONSO_DATES, SUPPLY_ROLES,
+        "/pce/{id_pce}/donnees_consos_informatives",
+        True,
+        3,
+        "perim_donnees_informatives",
+        CONSO_DATES,
+        SUPPLY_ROLES,
     ),
     "published_consumption": Endpoint(
-        "/pce/{id_pce}/donnees_consos_publiees", True, 5,
-        "perim_donnees_publiees", CONSO_DATES, SUPPLY_ROLES,
+        "/pce/{id_pce}/donnees_consos_publiees",
+        True,
+        5,
+        "perim_donnees_publiees",
+        CONSO_DATES,
+        SUPPLY_ROLES,
     ),
     "published_injection": Endpoint(
-        "/pce/{id_pce}/donnees_injections_publiees", True, 5,
-        "perim_donnees_publiees", INJECTION_DATES, INJECTION_ROLES,
+        "/pce/{id_pce}/donnees_injections_publiees",
+        True,
+        5,
+        "perim_donnees_publiees",
+        INJECTION_DATES,
+        INJECTION_ROLES,
     ),
     "contractual_data": Endpoint(
         "/pce/{id_pce}/donnees_contractuelles", False, None, "perim_donnees_contractuelles"
@@ -103,6 +115,7 @@ class BlockStatus:
     kind: BlockKind
     code: str
     message: str
+    period: tuple[date, date] | None = None  # the block's `periode`, to ask again
 
 
 @dataclass
@@ -165,15 +178,23 @@ class AdictClient:
         not, the last day is covered; blocks outside the window are dropped by the caller.
         """
         _check_pce_id(id_pce)
-        outcome = self._stream_outcome(dataset, id_pce, first_day, last_day + timedelta(days=1))
+        end = last_day + timedelta(days=1)
+        outcome = self._stream_outcome(dataset, id_pce, first_day, end)
         for _ in range(self.BLOCK_RETRIES):
-            retry_periods = [s for s in outcome.statuses if s.kind is BlockKind.RETRY]
-            if not retry_periods:
+            failed = [s for s in outcome.statuses if s.kind is BlockKind.RETRY]
+            if not failed:
                 break
-            # GRDF asks to call again for the period of the failed block; our window.
-            log.warning("PCE %s: a block asks to retry its period; calling again", id_pce)
-            again = self._stream_outcome(dataset, id_pce, first_day, last_day + timedelta(days=1))
-            outcome = CallOutcome(id_pce, outcome.blocks + again.blocks, again.statuses)
+            settled = [s for s in outcome.statuses if s.kind is not BlockKind.RETRY]
+            outcome = CallOutcome(id_pce, outcome.blocks, settled)
+            for status in failed:
+                # GRDF: "retry the call on the period mentioned above" (the block's periode).
+                start, stop = status.period or (first_day, end)
+                log.warning(
+                    "PCE %s: block %s..%s failed upstream; asking again", id_pce, start, stop
+                )
+                again = self._stream_outcome(dataset, id_pce, max(start, first_day), min(stop, end))
+                outcome.blocks += again.blocks  # duplicates of a day are dropped at landing
+                outcome.statuses += again.statuses
         return outcome
 
     def document(self, dataset: str, id_pce: str) -> CallOutcome:
@@ -205,9 +226,21 @@ def _outcome(id_pce: str, blocks: list[dict[str, Any]]) -> CallOutcome:
             continue
         status = block.get("statut_restitution") or {}
         outcome.statuses.append(
-            BlockStatus(kind, str(status.get("code", "")), str(status.get("message", "")))
+            BlockStatus(
+                kind, str(status.get("code", "")), str(status.get("message", "")), _period(block)
+            )
         )
     return outcome
+
+
+def _period(block: dict[str, Any]) -> tuple[date, date] | None:
+    periode = block.get("periode") or {}
+    try:
+        return date.fromisoformat(periode["date_debut"][:10]), date.fromisoformat(
+            periode["date_fin"][:10]
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _read_stream(response: httpx.Response) -> list[dict[str, Any]]:
@@ -278,7 +311,7 @@ class AdictResource(dg.ConfigurableResource):
 
     def ledger(self) -> QuotaLedger:
         limits = QuotaLimits(self.calls_per_second, self.calls_per_day)
-        return QuotaLedger(Path(self.state_dir) / "quota.sqlite", API, self.client_id, limits)
+        return QuotaLedger(ledger_path(Path(self.state_dir)), API, self.client_id, limits)
 
     @contextmanager
     def client(self) -> Iterator[AdictClient]:

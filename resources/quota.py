@@ -68,6 +68,10 @@ class Usage:
     used: int
 
 
+def ledger_path(state_dir: Path) -> Path:
+    return state_dir / "quota.sqlite"
+
+
 def paris_day(epoch_seconds: float) -> date:
     return datetime.fromtimestamp(epoch_seconds, PARIS).date()
 

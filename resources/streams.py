@@ -99,7 +99,9 @@ def _raise_malformed(group: list[bytes], start: int) -> None:
 
 def _as_object(value: Any, line: int) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise MalformedStreamError(f"line {line}: expected a JSON object, got {type(value).__name__}")
+        raise MalformedStreamError(
+            f"line {line}: expected a JSON object, got {type(value).__name__}"
+        )
     return value
 
 
@@ -110,7 +112,8 @@ def split_trailer(objects: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any
     for obj in objects:
         if "code_statut_traitement" in obj:
             trailer = Trailer(
-                str(obj.get("code_statut_traitement")), str(obj.get("message_retour_traitement", ""))
+                str(obj.get("code_statut_traitement")),
+                str(obj.get("message_retour_traitement", "")),
             )
             continue
         if trailer is not None:

@@ -54,43 +54,70 @@ _BORDEREAU = [
 ]
 
 INFORMATIVE_CONSUMPTION = TableSpec(
-    "adict", "informative_consumption", tuple(_flow("consommation", "consommation", "conso")),
-    partition_key="month", key=("id_pce", "journee_gaziere"), day_column="journee_gaziere",
+    "adict",
+    "informative_consumption",
+    tuple(_flow("consommation", "consommation", "conso")),
+    partition_key="month",
+    key=("id_pce", "journee_gaziere"),
+    day_column="journee_gaziere",
 )
 PUBLISHED_CONSUMPTION = TableSpec(
-    "adict", "published_consumption", (*_flow("consommation", "consommation", "conso"), *_BORDEREAU),
-    partition_key="month", key=("id_pce", "date_debut_consommation", "date_fin_consommation"),
+    "adict",
+    "published_consumption",
+    (*_flow("consommation", "consommation", "conso"), *_BORDEREAU),
+    partition_key="month",
+    key=("id_pce", "date_debut_consommation", "date_fin_consommation"),
 )
 PUBLISHED_INJECTION = TableSpec(
-    "adict", "published_injection", (*_flow("injection", "injection", "injection"), *_BORDEREAU),
-    partition_key="month", key=("id_pce", "date_debut_injection", "date_fin_injection"),
+    "adict",
+    "published_injection",
+    (*_flow("injection", "injection", "injection"), *_BORDEREAU),
+    partition_key="month",
+    key=("id_pce", "date_debut_injection", "date_fin_injection"),
 )
 
 ACCESS_RIGHTS = TableSpec(
-    "adict", "access_rights",
+    "adict",
+    "access_rights",
     (
-        col("id_droit_acces"), col("id_pce"), col("role_tiers"), col("raison_sociale_du_tiers"),
-        col("nom_titulaire", personal=True), col("raison_sociale_du_titulaire"),
+        col("id_droit_acces"),
+        col("id_pce"),
+        col("role_tiers"),
+        col("raison_sociale_du_tiers"),
+        col("nom_titulaire", personal=True),
+        col("raison_sociale_du_titulaire"),
         col("courriel_titulaire", personal=True),
         col("numero_telephone_mobile_titulaire", personal=True),
         col("code_postal"),
-        col("date_debut_droit_acces", kind=F), col("date_fin_droit_acces", kind=F),
-        col("perim_donnees_conso_debut", kind=F), col("perim_donnees_conso_fin", kind=F),
-        col("perim_donnees_inj_debut", kind=F), col("perim_donnees_inj_fin", kind=F),
-        col("perim_donnees_contractuelles", kind=V), col("perim_donnees_techniques", kind=V),
-        col("perim_donnees_informatives", kind=V), col("perim_donnees_publiees", kind=V),
-        col("date_creation", kind=T), col("etat_droit_acces"),
-        col("date_revocation", kind=T), col("source_revocation"),
-        col("date_passage_a_obsolete", kind=T), col("source_passage_a_obsolete"),
-        col("date_passage_a_refuse", kind=T), col("source_passage_a_refuse"),
-        col("parcours"), col("statut_controle_preuve"),
+        col("date_debut_droit_acces", kind=F),
+        col("date_fin_droit_acces", kind=F),
+        col("perim_donnees_conso_debut", kind=F),
+        col("perim_donnees_conso_fin", kind=F),
+        col("perim_donnees_inj_debut", kind=F),
+        col("perim_donnees_inj_fin", kind=F),
+        col("perim_donnees_contractuelles", kind=V),
+        col("perim_donnees_techniques", kind=V),
+        col("perim_donnees_informatives", kind=V),
+        col("perim_donnees_publiees", kind=V),
+        col("date_creation", kind=T),
+        col("etat_droit_acces"),
+        col("date_revocation", kind=T),
+        col("source_revocation"),
+        col("date_passage_a_obsolete", kind=T),
+        col("source_passage_a_obsolete"),
+        col("date_passage_a_refuse", kind=T),
+        col("source_passage_a_refuse"),
+        col("parcours"),
+        col("statut_controle_preuve"),
         col("date_limite_transmission_preuve", kind=F),
     ),
-    partition_key="snapshot_date", key=("id_droit_acces",),
+    partition_key="snapshot_date",
+    key=("id_droit_acces",),
 )
 
 CONTRACTUAL_DATA = TableSpec(
-    "adict", "contractual_data",
+    "adict",
+    "contractual_data",
     (
         col("id_pce", "pce.id_pce"),
         col("car", "donnees_contractuelles.car", D),
@@ -99,11 +126,13 @@ CONTRACTUAL_DATA = TableSpec(
         col("tarif_acheminement", "donnees_contractuelles.tarif_acheminement"),
         col("date_mes", "donnees_contractuelles.date_mes", F),
     ),
-    partition_key="snapshot_month", key=("id_pce",),
+    partition_key="snapshot_month",
+    key=("id_pce",),
 )
 
 TECHNICAL_DATA = TableSpec(
-    "adict", "technical_data",
+    "adict",
+    "technical_data",
     (
         col("id_pce", "pce.id_pce"),
         *(
@@ -111,17 +140,25 @@ TECHNICAL_DATA = TableSpec(
             for name in ("numero_rue", "nom_rue", "complement_adresse", "code_postal", "commune")
         ),
         col("frequence", "donnees_techniques.caracteristiques_compteur.frequence"),
-        col("client_sensible_mig", "donnees_techniques.caracteristiques_compteur.client_sensible_mig"),
+        col(
+            "client_sensible_mig",
+            "donnees_techniques.caracteristiques_compteur.client_sensible_mig",
+        ),
         col("identifiant_pitd", "donnees_techniques.pitd.identifiant_pitd"),
         col("libelle_pitd", "donnees_techniques.pitd.libelle_pitd"),
     ),
-    partition_key="snapshot_month", key=("id_pce",),
+    partition_key="snapshot_month",
+    key=("id_pce",),
 )
 
 TABLES = {
     spec.name: spec
     for spec in (
-        ACCESS_RIGHTS, INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION, PUBLISHED_INJECTION,
-        CONTRACTUAL_DATA, TECHNICAL_DATA,
+        ACCESS_RIGHTS,
+        INFORMATIVE_CONSUMPTION,
+        PUBLISHED_CONSUMPTION,
+        PUBLISHED_INJECTION,
+        CONTRACTUAL_DATA,
+        TECHNICAL_DATA,
     )
 }

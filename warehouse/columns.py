@@ -95,7 +95,9 @@ def _timestamps(values: list[Any]) -> pa.Array:
     try:  # Arrow parses ISO 8601 with offsets natively: the fast path
         return strings.cast(ARROW_TYPES[Kind.TIMESTAMP])
     except pa.ArrowInvalid:  # a date alone, or "2019-12-09 15:45:42" without offset
-        return pa.array([_parse_timestamp(v) for v in strings.to_pylist()], ARROW_TYPES[Kind.TIMESTAMP])
+        return pa.array(
+            [_parse_timestamp(v) for v in strings.to_pylist()], ARROW_TYPES[Kind.TIMESTAMP]
+        )
 
 
 def _parse_timestamp(value: str | None) -> datetime | None:

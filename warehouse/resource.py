@@ -44,6 +44,8 @@ class WarehouseResource(dg.ConfigurableResource):
                 "no access-rights snapshot yet: materialize adict/access_rights first"
             )
         with duckdb.connect() as con:
-            cursor = con.execute(f"SELECT * FROM read_parquet({_sql_str(store.file_for(snapshots[-1]))})")
+            cursor = con.execute(
+                f"SELECT * FROM read_parquet({_sql_str(store.file_for(snapshots[-1]))})"
+            )
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -78,7 +78,10 @@ class PartitionStore:
 
     def partitions(self) -> list[str]:
         prefix = f"{self.spec.partition_key}="
-        return sorted(p.parent.name.removeprefix(prefix) for p in self.dataset_dir.glob(f"{prefix}*/{DATA_FILE}"))
+        return sorted(
+            p.parent.name.removeprefix(prefix)
+            for p in self.dataset_dir.glob(f"{prefix}*/{DATA_FILE}")
+        )
 
     @contextmanager
     def landing(

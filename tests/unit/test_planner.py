@@ -20,26 +20,45 @@ ALL_FLAGS = frozenset(
 
 def right(id_pce: str = "12345678901234", **changes: object) -> AccessRight:
     base = dict(
-        id_pce=id_pce, role_tiers="AUTORISE_CONTRAT_FOURNITURE", etat="Active",
-        valid_from=date(2022, 1, 1), valid_to=date(2027, 1, 1), perimeter=ALL_FLAGS,
-        bounds={"perim_donnees_conso_debut": date(2020, 1, 1), "perim_donnees_conso_fin": None,
-                "perim_donnees_inj_debut": None, "perim_donnees_inj_fin": None},
+        id_pce=id_pce,
+        role_tiers="AUTORISE_CONTRAT_FOURNITURE",
+        etat="Active",
+        valid_from=date(2022, 1, 1),
+        valid_to=date(2027, 1, 1),
+        perimeter=ALL_FLAGS,
+        bounds={
+            "perim_donnees_conso_debut": date(2020, 1, 1),
+            "perim_donnees_conso_fin": None,
+            "perim_donnees_inj_debut": None,
+            "perim_donnees_inj_fin": None,
+        },
     )
     return AccessRight(**(base | changes))  # type: ignore[arg-type]
 
 
 def test_flags_are_read_in_any_case() -> None:
     assert [parse_flag(v) for v in ("Vrai", "VRAI", "vrai", "Faux", "faux", None, "")] == [
-        True, True, True, False, False, False, False,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
     ]
 
 
 def test_a_raw_right_is_parsed_with_spaces_in_the_role_and_datetimes_in_dates() -> None:
-    parsed = right_from_record({
-        "id_pce": "GI123456", "role_tiers": "AUTORISE CONTRAT FOURNITURE",
-        "etat_droit_acces": "Active", "date_debut_droit_acces": "2024-01-01T00:00:00+01:00",
-        "perim_donnees_informatives": "VRAI", "perim_donnees_publiees": "faux",
-    })
+    parsed = right_from_record(
+        {
+            "id_pce": "GI123456",
+            "role_tiers": "AUTORISE CONTRAT FOURNITURE",
+            "etat_droit_acces": "Active",
+            "date_debut_droit_acces": "2024-01-01T00:00:00+01:00",
+            "perim_donnees_informatives": "VRAI",
+            "perim_donnees_publiees": "faux",
+        }
+    )
     assert parsed.role_tiers == "AUTORISE_CONTRAT_FOURNITURE"
     assert parsed.valid_from == date(2024, 1, 1)
     assert parsed.perimeter == {"perim_donnees_informatives"}
@@ -49,7 +68,9 @@ def test_a_three_year_backfill_is_one_call_per_pce() -> None:
     rights = [right(f"{i:014d}") for i in range(50)]
     calls = plan_calls("informative_consumption", rights, date(2023, 11, 23), TODAY, TODAY)
     assert len(calls) == 50
-    assert {(c.first_day, c.last_day) for c in calls} == {(date(2023, 11, 23), TODAY - timedelta(days=1))}
+    assert {(c.first_day, c.last_day) for c in calls} == {
+        (date(2023, 11, 23), TODAY - timedelta(days=1))
+    }
 
 
 def test_rights_that_do_not_open_the_data_cost_no_call() -> None:
@@ -59,14 +80,20 @@ def test_rights_that_do_not_open_the_data_cost_no_call() -> None:
         right("00000000000003", valid_to=TODAY - timedelta(days=1)),  # expired
         right("00000000000004", perimeter=ALL_FLAGS - {"perim_donnees_informatives"}),
         right("00000000000005", role_tiers="AUTORISE_CONTRAT_INJECTION"),
-        right("00000000000006", bounds={"perim_donnees_conso_debut": TODAY}),  # nothing before today
+        right(
+            "00000000000006", bounds={"perim_donnees_conso_debut": TODAY}
+        ),  # nothing before today
     ]
     assert plan_calls("informative_consumption", rights, date(2026, 1, 1), TODAY, TODAY) == []
 
 
 def test_windows_are_clipped_to_the_perimeter_and_history() -> None:
-    clipped = right(bounds={"perim_donnees_conso_debut": date(2026, 3, 10),
-                            "perim_donnees_conso_fin": date(2026, 6, 30)})
+    clipped = right(
+        bounds={
+            "perim_donnees_conso_debut": date(2026, 3, 10),
+            "perim_donnees_conso_fin": date(2026, 6, 30),
+        }
+    )
     (call,) = plan_calls("informative_consumption", [clipped], date(2019, 1, 1), TODAY, TODAY)
     assert (call.first_day, call.last_day) == (date(2026, 3, 10), date(2026, 6, 30))
     (call,) = plan_calls("informative_consumption", [right()], date(2019, 1, 1), TODAY, TODAY)
@@ -80,7 +107,9 @@ def test_windows_longer_than_the_limit_are_split() -> None:
 
 
 def test_two_rights_on_one_pce_make_one_call() -> None:
-    calls = plan_calls("informative_consumption", [right(), right()], date(2026, 1, 1), TODAY, TODAY)
+    calls = plan_calls(
+        "informative_consumption", [right(), right()], date(2026, 1, 1), TODAY, TODAY
+    )
     assert len(calls) == 1
 
 

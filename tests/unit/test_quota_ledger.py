@@ -1,3 +1,4 @@
+import itertools
 import multiprocessing
 import sqlite3
 from pathlib import Path
@@ -18,7 +19,9 @@ def slot_times(path: Path) -> list[float]:
         return [at for (at,) in con.execute("SELECT at FROM slots ORDER BY at")]
 
 
-def test_processes_sharing_the_ledger_never_claim_slots_closer_than_the_limit(tmp_path: Path) -> None:
+def test_processes_sharing_the_ledger_never_claim_slots_closer_than_the_limit(
+    tmp_path: Path,
+) -> None:
     path, rate = tmp_path / "quota.sqlite", 20.0
     ctx = multiprocessing.get_context("spawn")
     workers = [ctx.Process(target=_claim, args=(str(path), 10, rate)) for _ in range(3)]
@@ -29,7 +32,7 @@ def test_processes_sharing_the_ledger_never_claim_slots_closer_than_the_limit(tm
         assert w.exitcode == 0
     times = slot_times(path)
     assert len(times) == 30
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 1 / rate
 
 
@@ -40,7 +43,9 @@ def test_a_spent_daily_budget_says_when_it_resets(tmp_path: Path) -> None:
     with pytest.raises(QuotaExhausted, match=r"3 of 3 calls used today; resumes after .* 00:00"):
         ledger.acquire()
     assert ledger.remaining_today() == 0
-    assert [(u.api, u.client, u.used) for u in usage_by_client(tmp_path / "q.sqlite")] == [("adict", "c", 3)]
+    assert [(u.api, u.client, u.used) for u in usage_by_client(tmp_path / "q.sqlite")] == [
+        ("adict", "c", 3)
+    ]
 
 
 def test_clients_have_separate_budgets(tmp_path: Path) -> None:

@@ -9,8 +9,12 @@ from warehouse.columns import Kind, col
 from warehouse.store import PartitionStore, TableSpec
 
 SPEC = TableSpec(
-    "demo", "daily", (col("id_pce"), col("journee_gaziere", kind=Kind.DATE), col("energie", kind=Kind.DOUBLE)),
-    partition_key="month", key=("id_pce", "journee_gaziere"), day_column="journee_gaziere",
+    "demo",
+    "daily",
+    (col("id_pce"), col("journee_gaziere", kind=Kind.DATE), col("energie", kind=Kind.DOUBLE)),
+    partition_key="month",
+    key=("id_pce", "journee_gaziere"),
+    day_column="journee_gaziere",
 )
 
 
@@ -26,9 +30,8 @@ def land(store: PartitionStore, pce: str, days: range, energy: float) -> None:
 
 
 def read(store: PartitionStore) -> list[tuple]:
-    return duckdb.sql(
-        f"SELECT id_pce, journee_gaziere::VARCHAR, energie FROM read_parquet('{store.glob()}') ORDER BY ALL"
-    ).fetchall()
+    sql = "SELECT id_pce, journee_gaziere::VARCHAR, energie FROM read_parquet(?) ORDER BY ALL"
+    return duckdb.execute(sql, [store.glob()]).fetchall()
 
 
 def test_a_rerun_replaces_rows_without_duplicating_them(tmp_path: Path) -> None:
@@ -59,7 +62,9 @@ def test_a_failed_run_leaves_the_partition_untouched(tmp_path: Path) -> None:
     before = store.file_for("2026-10").read_bytes()
     try:
         with store.landing(lambda a, b: ["2026-10"]) as landing:
-            landing.add(SPEC.to_arrow(rows("A", range(1, 11), 5.0), datetime.now(UTC)), ["2026-10"] * 10)
+            landing.add(
+                SPEC.to_arrow(rows("A", range(1, 11), 5.0), datetime.now(UTC)), ["2026-10"] * 10
+            )
             raise RuntimeError("killed mid-run")
     except RuntimeError:
         pass
@@ -72,17 +77,27 @@ def test_the_catalog_types_columns_and_hive_keys(tmp_path: Path) -> None:
     land(store, "A", range(1, 3), 1.0)
     assert refresh_catalog(tmp_path, [SPEC]) == ["demo.daily"]
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
-        types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE demo.daily)").fetchall())
-    assert types == {"id_pce": "VARCHAR", "journee_gaziere": "DATE", "energie": "DOUBLE",
-                     "fetched_at": "TIMESTAMP WITH TIME ZONE", "month": "VARCHAR"}
+        types = dict(
+            con.execute("SELECT column_name, column_type FROM (DESCRIBE demo.daily)").fetchall()
+        )
+    assert types == {
+        "id_pce": "VARCHAR",
+        "journee_gaziere": "DATE",
+        "energie": "DOUBLE",
+        "fetched_at": "TIMESTAMP WITH TIME ZONE",
+        "month": "VARCHAR",
+    }
 
 
 def test_timestamps_with_offsets_are_stored_in_utc() -> None:
     spec_columns = [col("t", kind=Kind.TIMESTAMP)]
     from warehouse.columns import flatten
 
-    table = flatten([{"t": "2026-03-29T06:00:00+02:00"}, {"t": "2026-03-28T06:00:00+01:00"}], spec_columns)
+    table = flatten(
+        [{"t": "2026-03-29T06:00:00+02:00"}, {"t": "2026-03-28T06:00:00+01:00"}], spec_columns
+    )
     assert table.column("t").to_pylist() == [
-        datetime(2026, 3, 29, 4, tzinfo=UTC), datetime(2026, 3, 28, 5, tzinfo=UTC)
+        datetime(2026, 3, 29, 4, tzinfo=UTC),
+        datetime(2026, 3, 28, 5, tzinfo=UTC),
     ]
     assert table.schema.field("t").type == pa.timestamp("us", tz="UTC")

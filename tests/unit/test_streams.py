@@ -4,7 +4,10 @@ import pytest
 
 from resources.streams import MalformedStreamError, Trailer, iter_json_objects, split_trailer
 
-BLOCKS = [{"pce": {"id_pce": "12345678901234"}, "v": [1, {"a": None}]}, {"pce": {"id_pce": "GI123456"}}]
+BLOCKS = [
+    {"pce": {"id_pce": "12345678901234"}, "v": [1, {"a": None}]},
+    {"pce": {"id_pce": "GI123456"}},
+]
 TRAILER = {"code_statut_traitement": "0000000000", "message_retour_traitement": "ok"}
 
 

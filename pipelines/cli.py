@@ -1,0 +1,107 @@
+"""The `gazoduc` command: the sandbox demo, the Dagster UI, quota and settings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from pipelines.settings import SETTINGS, gazoduc_home
+
+log = logging.getLogger("gazoduc")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gazoduc", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run the main job against the embedded sandbox")
+    demo.add_argument("--portfolio", type=int, default=20, help="sandbox PCEs (default 20)")
+    demo.add_argument("--days", type=int, default=7, help="informative gas days (default 7)")
+    dev = commands.add_parser("dev", help="start the ADICT sandbox and the Dagster UI")
+    dev.add_argument("--port", type=int, default=8765, help="sandbox port (default 8765)")
+    dev.add_argument("--portfolio", type=int, default=20)
+    commands.add_parser("quota", help="calls used today per API and client, from the ledger")
+    commands.add_parser("settings", help="every environment variable and its value")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*is currently in beta")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    handlers = {"demo": _demo, "dev": _dev, "quota": _quota, "settings": _settings}
+    return handlers[args.command](args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import run_demo
+
+    return run_demo(args.portfolio, args.days)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    """`dagster dev` on our definitions, with the sandbox in a child process."""
+    from pipelines.demo import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, dagster_home
+
+    base = f"http://127.0.0.1:{args.port}"
+    env = os.environ.copy()
+    env.setdefault("ADICT_BASE_URL", f"{base}/adict/v2")
+    env.setdefault("ADICT_TOKEN_URL", f"{base}/oauth2/token")
+    env.setdefault("ADICT_CLIENT_ID", SANDBOX_CLIENT_ID)
+    env.setdefault("ADICT_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
+    env["DAGSTER_HOME"] = str(dagster_home())
+    sandbox = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "adict",
+            "--port",
+            str(args.port),
+            "--portfolio",
+            str(args.portfolio),
+            "--client-id",
+            SANDBOX_CLIENT_ID,
+            "--client-secret",
+            SANDBOX_CLIENT_SECRET,
+        ],
+        env=env,
+    )
+    try:
+        time.sleep(1.0)
+        dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+        return subprocess.call(
+            [dagster, "dev", "-m", "pipelines.definitions"], env=env, cwd=REPO_ROOT
+        )
+    finally:
+        sandbox.terminate()
+
+
+def _quota(_: argparse.Namespace) -> int:
+    from resources.quota import ledger_path, usage_by_client
+
+    rows = usage_by_client(ledger_path(gazoduc_home() / "state"))
+    if not rows:
+        print("no calls recorded yet")
+    for usage in rows:
+        print(f"{usage.day}  {usage.api:<8} {usage.client:<30} {usage.used:>8,} calls")
+    return 0
+
+
+def _settings(_: argparse.Namespace) -> int:
+    for spec in SETTINGS:
+        value = os.environ.get(spec.name)
+        shown = "(set, hidden)" if value and spec.secret else (value or f"default {spec.default}")
+        print(f"{spec.name:<28} {shown:<40} {spec.description}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

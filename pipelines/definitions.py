@@ -1,0 +1,33 @@
+"""The one entry point Dagster loads: assets, resources, jobs, bound to the environment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.adict import ADICT_ASSETS
+from pipelines.settings import gazoduc_home, keep_personal_data, setting
+from resources.adict import AdictResource
+from warehouse.resource import WarehouseResource
+
+
+def adict_resource() -> AdictResource:
+    return AdictResource(
+        base_url=dg.EnvVar("ADICT_BASE_URL"),
+        token_url=dg.EnvVar("ADICT_TOKEN_URL"),
+        client_id=dg.EnvVar("ADICT_CLIENT_ID"),
+        client_secret=dg.EnvVar("ADICT_CLIENT_SECRET"),
+        scope=setting("ADICT_SCOPE"),
+        calls_per_second=float(setting("ADICT_CALLS_PER_SECOND")),
+        calls_per_day=int(setting("ADICT_CALLS_PER_DAY")),
+        state_dir=str(gazoduc_home() / "state"),
+    )
+
+
+def warehouse_resource() -> WarehouseResource:
+    return WarehouseResource(home=str(gazoduc_home()), keep_personal_data=keep_personal_data())
+
+
+defs = dg.Definitions(
+    assets=ADICT_ASSETS,
+    resources={"adict": adict_resource(), "warehouse": warehouse_resource()},
+)

@@ -1,0 +1,62 @@
+"""Every environment variable gazoduc reads, in one table (the README's table mirrors it).
+
+Secrets and connection settings are bound with `dagster.EnvVar` in `definitions.py`, so
+Dagster shows which variable a value comes from and never stores the value itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None  # None: required when the source is used
+    description: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("GAZODUC_HOME", ".gazoduc", "Root of the warehouse, raw zone, state and catalog."),
+    Setting(
+        "GAZODUC_KEEP_PERSONAL_DATA",
+        "0",
+        "1 to land holder names, e-mails and phones of access rights (off by default).",
+    ),
+    Setting("ADICT_BASE_URL", None, "ADICT API root, e.g. https://api.grdf.fr/adict/v2"),
+    Setting("ADICT_TOKEN_URL", None, "OAuth2 token URL GRDF sent you (Okta in production)."),
+    Setting("ADICT_CLIENT_ID", None, "OAuth2 client id."),
+    Setting("ADICT_CLIENT_SECRET", None, "OAuth2 client secret.", secret=True),
+    Setting("ADICT_SCOPE", "/adict/v2", "OAuth2 scope."),
+    Setting("ADICT_CALLS_PER_SECOND", "1", "Calls per second allowed for this client (1 or 3)."),
+    Setting(
+        "ADICT_CALLS_PER_DAY",
+        "6000",
+        "Calls per Europe/Paris day for this client (6000, 60000 or 240000).",
+    ),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class MissingSetting(RuntimeError):
+    pass
+
+
+def setting(name: str) -> str:
+    """The variable's value, or its default; a clear error naming it if it is required."""
+    spec = _BY_NAME[name]
+    value = os.environ.get(name) or spec.default
+    if value is None:
+        raise MissingSetting(f"environment variable {name} is not set: {spec.description}")
+    return value
+
+
+def gazoduc_home() -> Path:
+    return Path(setting("GAZODUC_HOME")).resolve()
+
+
+def keep_personal_data() -> bool:
+    return setting("GAZODUC_KEEP_PERSONAL_DATA").strip().lower() in {"1", "true", "yes"}
