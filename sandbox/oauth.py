@@ -39,6 +39,7 @@ class TokenIssuer:
         self.ttl_seconds = ttl_seconds
         self._tokens: dict[str, IssuedToken] = {}
         self._lock = threading.Lock()
+        self.issued = 0  # tokens handed out, for tests of renewal
 
     async def token_endpoint(self, request: Request) -> JSONResponse:
         """Starlette endpoint for `POST .../oauth2/token` (form-encoded body)."""
@@ -65,6 +66,7 @@ class TokenIssuer:
         with self._lock:
             self._drop_expired()
             self._tokens[token] = IssuedToken(client_id, scope, time.monotonic() + self.ttl_seconds)
+            self.issued += 1
         return 200, {
             "access_token": token,
             "token_type": "Bearer",
@@ -82,6 +84,11 @@ class TokenIssuer:
         if issued is None or issued.expires_at <= time.monotonic():
             return None
         return issued.client_id
+
+    def revoke_all(self) -> None:
+        """Forget every token, as an upstream restart or revocation would: next calls get 401."""
+        with self._lock:
+            self._tokens.clear()
 
     def _secret_matches(self, client_id: str, secret: str) -> bool:
         expected = self._clients.get(client_id)

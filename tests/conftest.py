@@ -1,0 +1,74 @@
+"""Shared fixtures: a private GAZODUC_HOME per test and ADICT sandboxes on free ports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from resources.adict import AdictResource
+from sandbox.adict_app import AdictSandbox, AdictSandboxConfig, build_adict_app
+from sandbox.server import SandboxServer
+from warehouse.resource import WarehouseResource
+
+CLIENT_ID = "gazoduc-tests"
+CLIENT_SECRET = "s3cr3t-never-logged-7f1c"  # distinctive, so a leak is easy to find
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own GAZODUC_HOME: tests never share state."""
+    path = tmp_path / "gazoduc"
+    monkeypatch.setenv("GAZODUC_HOME", str(path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    return path
+
+
+@dataclass
+class Upstream:
+    """A running ADICT sandbox and the resources that point at it."""
+
+    server: SandboxServer
+    sandbox: AdictSandbox
+    home: Path
+
+    def resource(self, **overrides: Any) -> AdictResource:
+        settings = dict(
+            base_url=f"{self.server.base_url}/adict/v2",
+            token_url=f"{self.server.base_url}/oauth2/token",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            calls_per_second=self.sandbox.config.calls_per_second,
+            calls_per_day=self.sandbox.config.calls_per_day,
+            state_dir=str(self.home / "state"),
+        )
+        return AdictResource(**(settings | overrides))
+
+    def warehouse(self, **overrides: Any) -> WarehouseResource:
+        return WarehouseResource(**({"home": str(self.home)} | overrides))
+
+    def resources(self) -> dict[str, object]:
+        return {"adict": self.resource(), "warehouse": self.warehouse()}
+
+    def calls(self, path_part: str = "") -> list[Any]:
+        return [c for c in self.sandbox.quota.calls() if path_part in c.path]
+
+
+@pytest.fixture
+def adict_upstream(home: Path) -> Iterator[Callable[..., Upstream]]:
+    """Start an ADICT sandbox: `adict_upstream(calls_per_second=2, portfolio_size=30)`."""
+    servers: list[SandboxServer] = []
+
+    def start(**config: Any) -> Upstream:
+        defaults = {"calls_per_second": 40.0, "clients": {CLIENT_ID: CLIENT_SECRET}}
+        app = build_adict_app(AdictSandboxConfig(**(defaults | config)))
+        server = SandboxServer(app).start()
+        servers.append(server)
+        return Upstream(server, app.state.sandbox, home)
+
+    yield start
+    for server in servers:
+        server.stop()

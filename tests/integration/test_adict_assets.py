@@ -1,0 +1,236 @@
+"""ADICT assets materialized against the sandbox, checked through DuckDB against its truth."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from assets.adict import ADICT_ASSETS, access_rights, informative_consumption
+from pipelines.partitions import paris_today
+from sandbox.adict_data import DataType, eligible_pces, expected_informative
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, Upstream
+
+PERIMETER_CLIPPED = 5  # perim_donnees_conso_debut = today - 20 days
+
+
+def range_tags(first: date, last: date) -> dict[str, str]:
+    return {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
+
+
+def materialize_informative(
+    upstream: Upstream, first: date, last: date, **kw: object
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [informative_consumption],
+        resources=upstream.resources(),
+        tags=range_tags(first, last),
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def query(home: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+INFORMATIVE = (
+    "SELECT id_pce, journee_gaziere, energie, statut_conso FROM adict.informative_consumption"
+)
+
+
+def test_an_informative_range_lands_exactly_the_sandbox_truth(
+    adict_upstream: Callable[..., Upstream],
+) -> None:
+    upstream = adict_upstream()
+    today = paris_today()
+    first, last = today - timedelta(days=30), today - timedelta(days=10)
+    dg.materialize([access_rights], resources=upstream.resources())
+    result = materialize_informative(upstream, first, last)
+
+    truth = expected_informative(upstream.sandbox.portfolio, CLIENT_ID, first, last, today)
+    landed = query(upstream.home, INFORMATIVE)
+    assert sorted(landed) == sorted(
+        (r["id_pce"], r["journee_gaziere"], float(r["energie"]), r["statut_conso"]) for r in truth
+    )
+    assert query(
+        upstream.home,
+        "SELECT count(*) - count(DISTINCT (id_pce, journee_gaziere)) FROM adict.informative_consumption",
+    ) == [(0,)]
+    clipped = upstream.sandbox.portfolio.pces[PERIMETER_CLIPPED].id_pce
+    assert query(
+        upstream.home,
+        f"SELECT min(journee_gaziere) FROM adict.informative_consumption WHERE id_pce = '{clipped}'",
+    ) == [(today - timedelta(days=20),)]
+
+    # One call per PCE whose right opens informative data; the moved-out holder cannot
+    # be told from the rights list, so its call is spent and answered with a refusal.
+    eligible = eligible_pces(upstream.sandbox.portfolio, DataType.INFORMATIVE, today)
+    calls = upstream.calls("donnees_consos_informatives")
+    assert len(calls) == len(eligible) + 1
+    metadata = result.asset_materializations_for_node("adict__informative_consumption")[0].metadata
+    assert metadata["calls_spent"].value == len(calls)
+    assert metadata["rows"].value == len(truth)
+
+
+def test_re_running_a_range_leaves_the_data_identical(
+    adict_upstream: Callable[..., Upstream],
+) -> None:
+    upstream = adict_upstream()
+    today = paris_today()
+    first, last = today - timedelta(days=15), today - timedelta(days=10)
+    dg.materialize([access_rights], resources=upstream.resources())
+    every_column = "SELECT * EXCLUDE (fetched_at) FROM adict.informative_consumption ORDER BY ALL"
+    materialize_informative(upstream, first, last)
+    before = query(upstream.home, every_column)
+    materialize_informative(upstream, first + timedelta(days=2), last)  # overlapping re-run
+    materialize_informative(upstream, first, last)
+    assert query(upstream.home, every_column) == before
+    assert len(before) > 0
+
+
+def test_a_run_that_fails_mid_way_leaves_the_warehouse_untouched(
+    adict_upstream: Callable[..., Upstream],
+) -> None:
+    upstream = adict_upstream()
+    today = paris_today()
+    first, last = today - timedelta(days=15), today - timedelta(days=10)
+    dg.materialize([access_rights], resources=upstream.resources())
+    materialize_informative(upstream, first, last)
+    before = query(upstream.home, "SELECT * FROM adict.informative_consumption ORDER BY ALL")
+    upstream.sandbox.faults.update({"cut_next": 1000})
+    result = materialize_informative(upstream, first, last, raise_on_error=False)
+    assert not result.success
+    assert (
+        query(upstream.home, "SELECT * FROM adict.informative_consumption ORDER BY ALL") == before
+    )
+    assert not list((upstream.home / "warehouse" / ".staging").glob("*"))
+
+
+def test_personal_data_stays_out_unless_the_operator_opts_in(
+    adict_upstream: Callable[..., Upstream],
+) -> None:
+    upstream = adict_upstream()
+    personal = {"nom_titulaire", "courriel_titulaire", "numero_telephone_mobile_titulaire"}
+    dg.materialize([access_rights], resources=upstream.resources())
+    columns = {
+        c for (c,) in query(upstream.home, "SELECT column_name FROM (DESCRIBE adict.access_rights)")
+    }
+    assert not personal & columns and "id_pce" in columns
+    dg.materialize(
+        [access_rights],
+        resources={
+            "adict": upstream.resource(),
+            "warehouse": upstream.warehouse(keep_personal_data=True),
+        },
+    )
+    columns = {
+        c for (c,) in query(upstream.home, "SELECT column_name FROM (DESCRIBE adict.access_rights)")
+    }
+    assert personal <= columns
+
+
+def test_rights_are_typed_and_malformed_ids_counted(
+    adict_upstream: Callable[..., Upstream],
+) -> None:
+    upstream = adict_upstream()
+    result = dg.materialize([access_rights], resources=upstream.resources())
+    metadata = result.asset_materializations_for_node("adict__access_rights")[0].metadata
+    assert metadata["malformed_pce_ids"].value == 1
+    flags = query(
+        upstream.home,
+        "SELECT DISTINCT typeof(perim_donnees_informatives), typeof(date_debut_droit_acces) FROM adict.access_rights",
+    )
+    assert flags == [("BOOLEAN", "DATE")]
+    assert query(
+        upstream.home, "SELECT count(*) FROM adict.access_rights WHERE id_pce = '12345ABC'"
+    ) == [(0,)]
+
+
+def test_every_adict_asset_lands_and_the_catalog_shows_it(
+    adict_upstream: Callable[..., Upstream],
+) -> None:
+    upstream = adict_upstream()
+    today = paris_today()
+    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    resources = upstream.resources()
+    unpartitioned = [a for a in ADICT_ASSETS if a.partitions_def is None]
+    dg.materialize(unpartitioned, resources=resources)
+    for asset in (
+        a
+        for a in ADICT_ASSETS
+        if a.partitions_def is not None and "month" in str(a.partitions_def).lower()
+    ):
+        dg.materialize([asset], resources=resources, partition_key=last_month.isoformat())
+    views = {
+        v
+        for (v,) in query(
+            upstream.home,
+            "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal",
+        )
+    }
+    assert views == {
+        "adict.access_rights",
+        "adict.contractual_data",
+        "adict.technical_data",
+        "adict.published_consumption",
+        "adict.published_injection",
+    }
+    assert query(upstream.home, "SELECT count(*) > 0 FROM adict.published_injection") == [(True,)]
+    assert query(upstream.home, "SELECT DISTINCT month FROM adict.published_consumption") == [
+        (f"{last_month:%Y-%m}",)
+    ]
+
+
+def test_missing_credentials_fail_with_the_variables_name(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.definitions import adict_resource, warehouse_resource
+
+    for name in ("ADICT_BASE_URL", "ADICT_TOKEN_URL", "ADICT_CLIENT_ID", "ADICT_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ADICT_BASE_URL", "http://127.0.0.1:9/adict/v2")
+    monkeypatch.setenv("ADICT_TOKEN_URL", "http://127.0.0.1:9/token")
+    with pytest.raises(Exception, match="ADICT_CLIENT_ID"):
+        dg.materialize(
+            [access_rights],
+            resources={"adict": adict_resource(), "warehouse": warehouse_resource()},
+        )
+
+
+def test_no_secret_appears_in_logs_events_or_metadata(
+    adict_upstream: Callable[..., Upstream],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pipelines.definitions import adict_resource, warehouse_resource
+
+    upstream = adict_upstream(token_ttl_seconds=1)
+    base = upstream.server.base_url
+    monkeypatch.setenv("ADICT_BASE_URL", f"{base}/adict/v2")
+    monkeypatch.setenv("ADICT_TOKEN_URL", f"{base}/oauth2/token")
+    monkeypatch.setenv("ADICT_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("ADICT_CLIENT_SECRET", CLIENT_SECRET)
+    caplog.set_level(logging.DEBUG)
+    instance = dg.DagsterInstance.ephemeral()
+    upstream.sandbox.faults.update({"fail_next": 1})  # a retry, logged
+    resources = {"adict": adict_resource(), "warehouse": warehouse_resource()}
+    result = dg.materialize([access_rights], resources=resources, instance=instance)
+    assert result.success
+    logged = [record.getMessage() for record in caplog.records]
+    events = [str(e) for e in instance.all_logs(result.run_id)]
+    run = instance.get_run_by_id(result.run_id)
+    assert logged and events
+    for text in [*logged, *events, str(run)]:
+        assert CLIENT_SECRET not in text
+    assert not any(
+        CLIENT_SECRET.encode() in p.read_bytes() for p in upstream.home.rglob("*") if p.is_file()
+    )
