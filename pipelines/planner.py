@@ -18,6 +18,7 @@ from typing import Any
 from resources.adict import ENDPOINTS, Endpoint
 
 ACTIVE = "active"
+TRUE_WORDS = frozenset({"vrai", "true", "oui", "1"})  # GRDF writes "Vrai"/"Faux", any case
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def parse_flag(value: object) -> bool:
     """GRDF writes booleans as "Vrai"/"Faux" in any case."""
     if isinstance(value, bool):
         return value
-    return str(value or "").strip().casefold() in {"vrai", "true", "oui", "1"}
+    return str(value or "").strip().casefold() in TRUE_WORDS
 
 
 def parse_day(value: object) -> date | None:
