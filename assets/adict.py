@@ -1,21 +1,36 @@
-"""GRDF ADICT assets: plan the calls, ask the client, hand the rows to the warehouse.
+"""GRDF ADICT assets: plan the calls, fetch what is not answered yet, build from raw.
+
+Each asset works in two phases. Fetch: every call the planner asks for that no fresh
+stored answer covers, each answer stored in the raw zone as soon as it arrives. Build:
+the curated partitions of the range, from the stored answers. A run that dies resumes
+without repeating a call; a run that meets the end of the daily budget lands what it got.
 
 Partitioned assets run a whole partition range in one run (`BackfillPolicy.single_run`),
 so a backfill of years costs one call per PCE per 3- or 5-year window, not one per day.
 """
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import dagster as dg
-import pyarrow as pa
 
-from pipelines.partitions import gas_day_of, gas_days, month_bounds, month_key, months, paris_today
-from pipelines.planner import pces_opened, plan_calls, right_from_record
+from pipelines.partitions import PARIS, gas_days, month_key, months, paris_today
+from pipelines.planner import (
+    PlannedCall,
+    is_fresh,
+    pces_opened,
+    plan_calls,
+    reclip,
+    right_from_record,
+    subtract_answered,
+)
 from pipelines.progress import Progress
-from resources.adict import AdictClient, AdictResource, CallOutcome, outcome_summary
+from resources.adict import API, PARTIAL, AdictClient, AdictResource, CallOutcome, RawAnswer
+from resources.http import UpstreamError
 from resources.quota import QuotaExhausted
+from resources.streams import MalformedStreamError
 from warehouse.adict import (
     ACCESS_RIGHTS,
     CONTRACTUAL_DATA,
@@ -24,34 +39,34 @@ from warehouse.adict import (
     PUBLISHED_INJECTION,
     TECHNICAL_DATA,
 )
+from warehouse.build import BuildResult, build_snapshot, build_windows
+from warehouse.raw import Answer, RawZone
 from warehouse.resource import WarehouseResource
 from warehouse.store import TableSpec
 
 POOL = "adict"  # one ADICT op at a time across runs: they share one quota (dagster.yaml)
+ALL_PCES = "*"  # the raw-zone key of answers that cover every PCE (the rights list)
 _COMMON = dict(key_prefix="adict", group_name="adict", pool=POOL, kinds={"parquet", "duckdb"})
-_RANGE = dict(
-    backfill_policy=dg.BackfillPolicy.single_run(), deps=[dg.AssetKey(["adict", "access_rights"])]
-)
+_AFTER_RIGHTS = dict(deps=[dg.AssetKey(["adict", "access_rights"])])
+_RANGE = dict(backfill_policy=dg.BackfillPolicy.single_run(), **_AFTER_RIGHTS)
 
 
 @dg.asset(**_COMMON, description="All our access rights (consents): one call, a daily snapshot.")
-def access_rights(
-    context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    snapshot = paris_today().isoformat()
-    with _stop_cleanly_at_quota(warehouse), adict.client() as client:
-        listing = client.access_rights()
-        table = ACCESS_RIGHTS.to_arrow(listing.rights, _now(), warehouse.keep_personal_data)
-        with warehouse.store(ACCESS_RIGHTS).landing(lambda *_: [snapshot]) as landing:
-            landing.add(table, [snapshot] * table.num_rows)
-            landing.replace_partition(snapshot)
-        if listing.malformed_ids:
-            context.log.warning(
-                f"{len(listing.malformed_ids)} rights with a malformed PCE id skipped"
-            )
-        return _result(
-            client, warehouse, table.num_rows, {"malformed_pce_ids": len(listing.malformed_ids)}
+def access_rights(adict: AdictResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    today = paris_today()
+    raw = warehouse.raw_zone()
+    with adict.client() as client:
+        listing = client.access_rights(today)
+        answer = _store(raw, "access_rights", ALL_PCES, listing.answer)
+        built = build_snapshot(
+            warehouse.store(ACCESS_RIGHTS),
+            raw,
+            [answer],
+            today.isoformat(),
+            warehouse.keep_personal_data,
         )
+        warehouse.refresh_catalog()
+        return _result(client, built, {"malformed_pce_ids": len(listing.malformed_ids)})
 
 
 @dg.asset(
@@ -63,9 +78,7 @@ def access_rights(
 def informative_consumption(
     context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    return _land_windows(
-        context, adict, warehouse, INFORMATIVE_CONSUMPTION, "date_fin_consommation"
-    )
+    return _land_windows(context, adict, warehouse, INFORMATIVE_CONSUMPTION)
 
 
 @dg.asset(
@@ -77,7 +90,7 @@ def informative_consumption(
 def published_consumption(
     context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    return _land_windows(context, adict, warehouse, PUBLISHED_CONSUMPTION, "date_fin_consommation")
+    return _land_windows(context, adict, warehouse, PUBLISHED_CONSUMPTION)
 
 
 @dg.asset(
@@ -89,13 +102,13 @@ def published_consumption(
 def published_injection(
     context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    return _land_windows(context, adict, warehouse, PUBLISHED_INJECTION, "date_fin_injection")
+    return _land_windows(context, adict, warehouse, PUBLISHED_INJECTION)
 
 
 @dg.asset(
     **_COMMON,
-    deps=[dg.AssetKey(["adict", "access_rights"])],
-    description="Contractual data (CAR, CJA, profile, tariff, commissioning): a monthly snapshot.",
+    **_AFTER_RIGHTS,
+    description="Contractual data (CAR, CJA, profile, tariff, commissioning): monthly snapshot.",
 )
 def contractual_data(
     context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
@@ -105,8 +118,8 @@ def contractual_data(
 
 @dg.asset(
     **_COMMON,
-    deps=[dg.AssetKey(["adict", "access_rights"])],
-    description="Technical data (meter address, frequency, PITD): a monthly snapshot.",
+    **_AFTER_RIGHTS,
+    description="Technical data (meter address, frequency, PITD): monthly snapshot.",
 )
 def technical_data(
     context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
@@ -129,39 +142,30 @@ def _land_windows(
     adict: AdictResource,
     warehouse: WarehouseResource,
     spec: TableSpec,
-    end_column: str,
 ) -> dg.MaterializeResult:
     first, last = _partition_days(context)
     today = paris_today()
+    raw = warehouse.raw_zone()
     rights = [right_from_record(r) for r in warehouse.latest_access_rights()]
-    calls = plan_calls(spec.name, rights, first, last, today)
-    context.log.info(f"{spec.name} {first}..{last}: {len(calls)} calls for {len(rights)} rights")
-    progress = Progress(len(calls), context.log)
-    outcomes: list[CallOutcome] = []
-    landing_cm = warehouse.store(spec).landing(_months_between, commit_on=(QuotaExhausted,))
-    with _stop_cleanly_at_quota(warehouse), adict.client() as client:
-        with landing_cm as landing:
-            for call in calls:
-                outcome = client.window(spec.name, call.id_pce, call.first_day, call.last_day)
-                table = spec.to_arrow(outcome.blocks, _now())
-                days = _last_gas_days(table, end_column)
-                keep = [day is not None and first <= day <= last for day in days]
-                landing.add(
-                    table.filter(pa.array(keep, pa.bool_())),
-                    [month_key(d) for d, k in zip(days, keep, strict=True) if k],
-                )
-                landing.replace(call.id_pce, call.first_day, call.last_day)
-                outcomes.append(outcome)
-                progress.tick(sum(keep))
-        return _result(
-            client,
-            warehouse,
-            progress.rows,
-            {
-                "pces": len({c.id_pce for c in calls}),
-                "outcomes": outcome_summary(outcomes),
-                "window": f"{first}..{last}",
-            },
+    planned = plan_calls(spec.name, rights, first, last, today)
+    answered = _fresh_windows(raw, spec.name, first, last, today)
+    calls = subtract_answered(planned, answered)
+    context.log.info(
+        f"{spec.name} {first}..{last}: {len(planned)} windows for {len(rights)} rights, "
+        f"{len(calls)} calls to make (the rest answered already)"
+    )
+    with adict.client() as client:
+        report = _fetch_all(
+            context,
+            raw,
+            calls,
+            lambda c: client.window(spec.name, c.id_pce, c.first_day, c.last_day),
+        )
+        pces = {c.id_pce for c in planned}
+        answers = [a for a in raw.answers(API, spec.name, None, first, last) if a.id_pce in pces]
+        built = build_windows(warehouse.store(spec), raw, answers, first, last)
+        return _finish(
+            client, warehouse, built, report, {"pces": len(pces), "window": f"{first}..{last}"}
         )
 
 
@@ -171,58 +175,146 @@ def _land_documents(
     warehouse: WarehouseResource,
     spec: TableSpec,
 ) -> dg.MaterializeResult:
-    snapshot = month_key(paris_today())
+    today = paris_today()
+    month_start = today.replace(day=1)
+    raw = warehouse.raw_zone()
     rights = [right_from_record(r) for r in warehouse.latest_access_rights()]
-    pces = pces_opened(spec.name, rights, paris_today())
-    progress = Progress(len(pces), context.log)
-    outcomes: list[CallOutcome] = []
-    landing_cm = warehouse.store(spec).landing(lambda *_: [snapshot], commit_on=(QuotaExhausted,))
-    with _stop_cleanly_at_quota(warehouse), adict.client() as client:
-        with landing_cm as landing:
-            for id_pce in pces:
-                outcome = client.document(spec.name, id_pce)
-                table = spec.to_arrow(outcome.blocks, _now())
-                landing.add(table, [snapshot] * table.num_rows)
-                landing.replace(id_pce, date.min, date.max)
-                outcomes.append(outcome)
-                progress.tick(table.num_rows)
-        return _result(
+    pces = pces_opened(spec.name, rights, today)
+    done = {a.id_pce for a in raw.answers(API, spec.name, None, month_start, today)}
+    calls = [PlannedCall(spec.name, p, today, today) for p in pces if p not in done]
+    with adict.client() as client:
+        report = _fetch_all(
+            context, raw, calls, lambda c: client.document(spec.name, c.id_pce, today)
+        )
+        opened = set(pces)
+        answers = [
+            a for a in raw.answers(API, spec.name, None, month_start, today) if a.id_pce in opened
+        ]
+        built = build_snapshot(warehouse.store(spec), raw, answers, month_key(today), False)
+        return _finish(
             client,
             warehouse,
-            progress.rows,
-            {
-                "pces": len(pces),
-                "outcomes": outcome_summary(outcomes),
-                "snapshot_month": snapshot,
-            },
+            built,
+            report,
+            {"pces": len(pces), "snapshot_month": month_key(today)},
         )
 
 
-@contextmanager
-def _stop_cleanly_at_quota(warehouse: WarehouseResource) -> Iterator[None]:
-    """A spent daily quota ends the run with a clear message, after landing what it got.
+@dataclass
+class FetchReport:
+    """How the fetch phase went: what failed is retried by the next run, from where it is."""
 
-    The landing commits on QuotaExhausted (those calls are spent; their answers must not
-    be lost), then the run fails without retries until the budget resets.
-    """
-    try:
-        yield
-    except QuotaExhausted as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
-    finally:
-        warehouse.refresh_catalog()
+    calls: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # PCE -> why
+    stopped: QuotaExhausted | None = None
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+# This many failures in a row means the upstream is down, not one PCE: stop asking.
+MAX_CONSECUTIVE_FAILURES = 5
+
+
+def _fetch_all(
+    context: dg.AssetExecutionContext,
+    raw: RawZone,
+    calls: list[PlannedCall],
+    fetch: Callable[[PlannedCall], CallOutcome],
+) -> FetchReport:
+    """Make the calls, storing each answer as it comes. A failing PCE is reported and
+    skipped; the end of the daily budget stops the phase (both land what came before)."""
+    report, progress, streak = FetchReport(len(calls)), Progress(len(calls), context.log), 0
+    for planned in calls:
+        call = reclip(planned, paris_today())  # a run that crosses midnight: GRDF's today moved
+        if call is None:
+            progress.tick()
+            continue
+        try:
+            outcome = fetch(call)
+        except QuotaExhausted as exc:
+            report.stopped = exc
+            break
+        except (UpstreamError, MalformedStreamError) as exc:
+            context.log.error(f"PCE {call.id_pce} {call.first_day}..{call.last_day}: {exc}")
+            report.failed[call.id_pce], streak = str(exc), streak + 1
+            if streak >= MAX_CONSECUTIVE_FAILURES:
+                break
+            continue
+        streak = 0
+        for answer in outcome.answers:
+            _store(raw, call.dataset, call.id_pce, answer)
+        report.outcomes[str(outcome.kind)] += 1
+        progress.tick(len(outcome.blocks))
+        if outcome.stopped is not None:
+            report.stopped = outcome.stopped
+            break
+    if report.stopped:
+        context.log.warning(
+            f"{report.stopped}: {len(calls) - progress.done:,} calls left for later"
+        )
+    return report
+
+
+def _store(raw: RawZone, dataset: str, id_pce: str, answer: RawAnswer) -> Answer:
+    return raw.put(
+        API,
+        dataset,
+        id_pce,
+        answer.first_day,
+        answer.last_day,
+        answer.body,
+        answer.kind,
+        answer.records,
+    )
+
+
+def _fresh_windows(
+    raw: RawZone, dataset: str, first: date, last: date, today: date
+) -> dict[str, list[tuple[date, date]]]:
+    """Windows answered already (an earlier run, killed or out of budget): not asked again."""
+    windows: dict[str, list[tuple[date, date]]] = {}
+    for answer in raw.answers(API, dataset, None, first, last):
+        fetched_on = answer.fetched_at.astimezone(PARIS).date()
+        if answer.outcome != PARTIAL and is_fresh(dataset, answer.last_day, fetched_on, today):
+            windows.setdefault(answer.id_pce, []).append((answer.first_day, answer.last_day))
+    return windows
+
+
+def _finish(
+    client: AdictClient,
+    warehouse: WarehouseResource,
+    built: BuildResult,
+    report: FetchReport,
+    extra: dict[str, object],
+) -> dg.MaterializeResult:
+    """Refresh the catalog, then succeed, or fail saying what is left (already landed
+    data stays landed; the next run asks only for what is missing)."""
+    warehouse.refresh_catalog()
+    result = _result(client, built, extra | {"outcomes": dict(report.outcomes)})
+    if report.stopped is not None:
+        raise dg.Failure(
+            description=str(report.stopped), metadata=result.metadata, allow_retries=False
+        )
+    if report.failed:
+        pces = ", ".join(sorted(report.failed)[:10])
+        raise dg.Failure(
+            description=f"{len(report.failed)} of {report.calls} calls failed ({pces}); "
+            "the rest is landed, a re-run asks only for what is missing",
+            metadata=result.metadata,
+        )
+    return result
 
 
 def _result(
-    client: AdictClient, warehouse: WarehouseResource, rows: int, extra: dict[str, object]
+    client: AdictClient, built: BuildResult, extra: dict[str, object]
 ) -> dg.MaterializeResult:
     stats = client.caller.stats
     return dg.MaterializeResult(
         metadata={
-            "rows": dg.MetadataValue.int(rows),
+            "rows": dg.MetadataValue.int(built.rows),
             "calls_spent": dg.MetadataValue.int(stats.sent),
             "calls_retried": dg.MetadataValue.int(stats.retried),
             "calls_left_today": dg.MetadataValue.int(client.caller.ledger.remaining_today()),
+            "answers_used": dg.MetadataValue.int(built.answers),
             **{
                 k: v if isinstance(v, int | str) else dg.MetadataValue.json(v)
                 for k, v in extra.items()
@@ -235,25 +327,3 @@ def _partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """First and last gas day of the run's partition range (one key or a backfill range)."""
     window = context.partition_time_window
     return window.start.date(), (window.end - timedelta(days=1)).date()
-
-
-def _last_gas_days(table: pa.Table, end_column: str) -> Sequence[date | None]:
-    """Each block's last gas day: its `journee_gaziere`, else the day its period ends in."""
-    days = table.column("journee_gaziere").to_pylist()
-    ends = table.column(end_column).to_pylist()
-    return [
-        day if day is not None or end is None else gas_day_of(end - timedelta(microseconds=1))
-        for day, end in zip(days, ends, strict=True)
-    ]
-
-
-def _months_between(first: date, last: date) -> list[str]:
-    keys, day = [], first.replace(day=1)
-    while day <= last:
-        keys.append(month_key(day))
-        day = month_bounds(month_key(day))[1] + timedelta(days=1)
-    return keys
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

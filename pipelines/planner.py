@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -161,7 +161,69 @@ def plan_calls(
     )
 
 
+def reclip(call: PlannedCall, today: date) -> PlannedCall | None:
+    """The call as GRDF accepts it today: a run that crosses midnight must move its
+    first day with the history limit (`date_debut` >= today - N years)."""
+    years = ENDPOINTS[call.dataset].history_years
+    if years is None:
+        return call
+    first = max(call.first_day, years_before(today, years))
+    return replace(call, first_day=first) if first <= call.last_day else None
+
+
 def pces_opened(dataset: str, rights: Iterable[AccessRight], today: date) -> list[str]:
     """PCEs whose right opens an undated document (contractual or technical data)."""
     endpoint = ENDPOINTS[dataset]
     return sorted({r.id_pce for r in rights if opens(r, endpoint, today)})
+
+
+# --- what was already answered ------------------------------------------------------
+
+# GRDF restates recent data (provisional -> definitive after month end, late readings):
+# an answer whose days could still change is only trusted the day it was fetched. Days
+# before this many months before the fetch month are settled (informative data turns
+# definitive in the first working days of M+1; published data is rectified for longer).
+SETTLED_AFTER_MONTHS = {
+    "informative_consumption": 2,
+    "published_consumption": 3,
+    "published_injection": 3,
+}
+
+
+def settled_before(dataset: str, fetched_on: date) -> date:
+    """The first day that could still be restated, seen from `fetched_on`."""
+    months = SETTLED_AFTER_MONTHS.get(dataset, 0)
+    month_index = fetched_on.year * 12 + fetched_on.month - 1 - months
+    return date(month_index // 12, month_index % 12 + 1, 1)
+
+
+def is_fresh(dataset: str, last_day: date, fetched_on: date, today: date) -> bool:
+    """May an answer stand in for a call today? Yes if fetched today, or if every day it
+    covers was already settled when it was fetched."""
+    return fetched_on == today or last_day < settled_before(dataset, fetched_on)
+
+
+def subtract_answered(
+    calls: Iterable[PlannedCall], answered: Mapping[str, list[tuple[date, date]]]
+) -> list[PlannedCall]:
+    """The parts of the planned calls that no fresh answer covers yet."""
+    remaining = []
+    for call in calls:
+        gaps = [(call.first_day, call.last_day)]
+        for start, end in merge_windows(answered.get(call.id_pce, [])):
+            gaps = [piece for gap in gaps for piece in window_minus(gap, (start, end))]
+        remaining += [PlannedCall(call.dataset, call.id_pce, a, b) for a, b in gaps]
+    return remaining
+
+
+def window_minus(window: tuple[date, date], cut: tuple[date, date]) -> list[tuple[date, date]]:
+    """What remains of `window` once the days of `cut` are taken out (0, 1 or 2 pieces)."""
+    (a, b), (c, d) = window, cut
+    if d < a or c > b:
+        return [window]
+    pieces = []
+    if a < c:
+        pieces.append((a, c - timedelta(days=1)))
+    if d < b:
+        pieces.append((d + timedelta(days=1), b))
+    return pieces

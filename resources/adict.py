@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -20,9 +20,10 @@ from typing import Any
 import dagster as dg
 import httpx
 import orjson
+from pydantic import Field
 
 from resources.http import ApiCaller, ClientCredentials, RetryableError, UpstreamError, timeouts
-from resources.quota import QuotaLedger, QuotaLimits, ledger_path
+from resources.quota import QuotaExhausted, QuotaLedger, QuotaLimits, ledger_path
 from resources.streams import MalformedStreamError, Trailer, iter_json_objects, split_trailer
 
 log = logging.getLogger(__name__)
@@ -84,17 +85,22 @@ ENDPOINTS: dict[str, Endpoint] = {
 }
 
 
+PARTIAL = "partial"  # an answer with a block GRDF failed to serve: never taken as fresh
+
+
 class BlockKind(StrEnum):
     DATA = "data"
     NO_DATA = "no_data"
     NOT_ALLOWED = "not_allowed"
     RETRY = "retry"
+    EMPTY = "empty"  # an answer with no block at all
 
 
 # statut_restitution carries a code and one of the Swagger's documented messages; the
 # codes are not published, so blocks are classified by the documented message text.
 _RETRY_MARKER = "retenter votre appel"
 _NO_DATA_MARKER = "pas de données correspondant"
+_TRANSIENT_MARKERS = ("réessayer", "erreur technique")
 
 
 def classify_block(block: dict[str, Any]) -> BlockKind:
@@ -118,19 +124,43 @@ class BlockStatus:
     period: tuple[date, date] | None = None  # the block's `periode`, to ask again
 
 
+@dataclass(frozen=True)
+class RawAnswer:
+    """One HTTP answer as received, for the gas days it was asked for: the raw zone's unit."""
+
+    first_day: date
+    last_day: date
+    body: bytes
+    kind: str = ""  # the outcome it gave: data, no_data, not_allowed
+    records: int = 0  # its data blocks
+
+
 @dataclass
 class CallOutcome:
-    """What one PCE call gave: its data blocks and the statuses of the other blocks."""
+    """What one PCE call gave: its data blocks, the statuses of the other blocks, and
+    the answers as received (one, or more when GRDF asked to retry a block)."""
 
     id_pce: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[BlockStatus] = field(default_factory=list)
+    answers: list[RawAnswer] = field(default_factory=list)
+    stopped: QuotaExhausted | None = None  # the daily budget ran out during block retries
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> BlockKind:
         if self.blocks:
             return BlockKind.DATA
-        return self.statuses[0].kind if self.statuses else "empty"
+        return self.statuses[0].kind if self.statuses else BlockKind.EMPTY
+
+    @property
+    def failed_periods(self) -> list[tuple[date, date]]:
+        """Gas days of blocks GRDF failed to serve even after retries: not landed, and
+        their old rows are kept."""
+        return [
+            (s.period[0], s.period[1] - timedelta(days=1))
+            for s in self.statuses
+            if s.kind is BlockKind.RETRY and s.period
+        ]
 
     @property
     def reason(self) -> str | None:
@@ -142,6 +172,7 @@ class CallOutcome:
 class RightsListing:
     rights: list[dict[str, Any]]
     malformed_ids: list[str]
+    answer: RawAnswer
 
 
 class AdictTraitementError(UpstreamError):
@@ -162,54 +193,78 @@ class AdictClient:
         self.base_url = base_url.rstrip("/")
         self.caller = caller
 
-    def access_rights(self) -> RightsListing:
+    def access_rights(self, today: date) -> RightsListing:
         """All our rights in one call; rights with a malformed PCE id are set aside."""
-        records = self.caller.call("GET", self._url("access_rights"), _read_stream)
-        good = [r for r in records if is_valid_pce_id(r.get("id_pce"))]
-        malformed = [str(r.get("id_pce")) for r in records if not is_valid_pce_id(r.get("id_pce"))]
-        if malformed:
-            log.warning("skipped %d access rights with a malformed PCE id", len(malformed))
-        return RightsListing(good, malformed)
+        body = self.caller.call("GET", self._url("access_rights"), _read_stream)
+        return rights_from_answer(RawAnswer(today, today, body))
 
     def window(self, dataset: str, id_pce: str, first_day: date, last_day: date) -> CallOutcome:
-        """Consumption or injection of one PCE for gas days [first_day, last_day].
-
-        `date_fin` is sent as last_day + 1: whether GRDF reads the bound inclusively or
-        not, the last day is covered; blocks outside the window are dropped by the caller.
-        """
+        """Consumption or injection of one PCE for gas days [first_day, last_day]."""
         _check_pce_id(id_pce)
-        end = last_day + timedelta(days=1)
-        outcome = self._stream_outcome(dataset, id_pce, first_day, end)
+        outcome = self._ask(dataset, id_pce, first_day, last_day)
         for _ in range(self.BLOCK_RETRIES):
             failed = [s for s in outcome.statuses if s.kind is BlockKind.RETRY]
             if not failed:
                 break
-            settled = [s for s in outcome.statuses if s.kind is not BlockKind.RETRY]
-            outcome = CallOutcome(id_pce, outcome.blocks, settled)
+            outcome.statuses = [s for s in outcome.statuses if s.kind is not BlockKind.RETRY]
             for status in failed:
-                # GRDF: "retry the call on the period mentioned above" (the block's periode).
-                start, stop = status.period or (first_day, end)
-                log.warning(
-                    "PCE %s: block %s..%s failed upstream; asking again", id_pce, start, stop
-                )
-                again = self._stream_outcome(dataset, id_pce, max(start, first_day), min(stop, end))
-                outcome.blocks += again.blocks  # duplicates of a day are dropped at landing
+                # GRDF: "retry the call on the period mentioned above" (the block's periode,
+                # whose date_fin is the day after the failed one).
+                start, stop = status.period or (first_day, last_day + timedelta(days=1))
+                log.warning("PCE %s: block %s failed upstream; asking again", id_pce, start)
+                try:
+                    again = self._ask(
+                        dataset,
+                        id_pce,
+                        max(start, first_day),
+                        min(stop - timedelta(days=1), last_day),
+                    )
+                except QuotaExhausted as exc:
+                    outcome.statuses.append(status)  # still failed: kept as a gap
+                    outcome.stopped = exc  # the caller stores what came, then stops
+                    return outcome
+                outcome.blocks += again.blocks  # a day twice: the newer answer wins at landing
                 outcome.statuses += again.statuses
+                outcome.answers += again.answers
         return outcome
 
-    def document(self, dataset: str, id_pce: str) -> CallOutcome:
+    def document(self, dataset: str, id_pce: str, today: date) -> CallOutcome:
         """Contractual or technical data of one PCE (a single JSON document)."""
         _check_pce_id(id_pce)
         body = self.caller.call("GET", self._url(dataset, id_pce), _read_document)
-        return _outcome(id_pce, [body])
+        return outcome_from_answer(dataset, id_pce, RawAnswer(today, today, body))
 
-    def _stream_outcome(self, dataset: str, id_pce: str, start: date, end: date) -> CallOutcome:
-        params = {"date_debut": start.isoformat(), "date_fin": end.isoformat()}
-        blocks = self.caller.call("GET", self._url(dataset, id_pce), _read_stream, params=params)
-        return _outcome(id_pce, blocks)
+    def _ask(self, dataset: str, id_pce: str, first_day: date, last_day: date) -> CallOutcome:
+        # date_fin = last + 1: whether GRDF reads the bound inclusively or not, the last
+        # day is covered; blocks outside [first, last] are dropped at landing.
+        end = last_day + timedelta(days=1)
+        params = {"date_debut": first_day.isoformat(), "date_fin": end.isoformat()}
+        body = self.caller.call("GET", self._url(dataset, id_pce), _read_stream, params=params)
+        return outcome_from_answer(dataset, id_pce, RawAnswer(first_day, last_day, body))
 
     def _url(self, dataset: str, id_pce: str | None = None) -> str:
         return self.base_url + ENDPOINTS[dataset].path.format(id_pce=id_pce)
+
+
+def outcome_from_answer(dataset: str, id_pce: str, answer: RawAnswer) -> CallOutcome:
+    """Typed outcome of a stored answer: what a call gives, and what a reparse rebuilds."""
+    if ENDPOINTS[dataset].streamed:
+        blocks = parse_stream(answer.body, dataset)
+    else:
+        blocks = [parse_document(answer.body, dataset)]
+    outcome = _outcome(id_pce, blocks)
+    kind = PARTIAL if outcome.failed_periods else str(outcome.kind)
+    outcome.answers.append(replace(answer, kind=kind, records=len(outcome.blocks)))
+    return outcome
+
+
+def rights_from_answer(answer: RawAnswer) -> RightsListing:
+    records = parse_stream(answer.body, "access_rights")
+    good = [r for r in records if is_valid_pce_id(r.get("id_pce"))]
+    malformed = [str(r.get("id_pce")) for r in records if not is_valid_pce_id(r.get("id_pce"))]
+    if malformed:
+        log.warning("skipped %d access rights with a malformed PCE id", len(malformed))
+    return RightsListing(good, malformed, replace(answer, kind=BlockKind.DATA, records=len(good)))
 
 
 def _check_pce_id(id_pce: str) -> None:
@@ -243,29 +298,49 @@ def _period(block: dict[str, Any]) -> tuple[date, date] | None:
         return None
 
 
-def _read_stream(response: httpx.Response) -> list[dict[str, Any]]:
-    """Read a whole NDJSON answer; nothing is returned unless the stream ended cleanly."""
+def _read_stream(response: httpx.Response) -> bytes:
+    """The whole NDJSON answer, checked: returned only if the stream ended cleanly.
+
+    Parsing here (and again from the bytes later) makes a cut stream, a malformed line or
+    a "retry" trailer fail this attempt, so nothing of it is ever stored.
+    """
     _raise_for_client_error(response)
-    records, trailer = split_trailer(iter_json_objects(response.iter_bytes()))
-    _check_trailer(trailer, response)
+    body = response.read()
+    parse_stream(body, response.url.path)
+    return body
+
+
+def _read_document(response: httpx.Response) -> bytes:
+    _raise_for_client_error(response)
+    body = response.read()
+    parse_document(body, response.url.path)
+    return body
+
+
+def parse_stream(body: bytes, where: str) -> list[dict[str, Any]]:
+    records, trailer = split_trailer(iter_json_objects([body]))
+    _check_trailer(trailer, where)
     return records
 
 
-def _read_document(response: httpx.Response) -> dict[str, Any]:
-    _raise_for_client_error(response)
+def parse_document(body: bytes, where: str) -> dict[str, Any]:
     try:
-        body = orjson.loads(response.read())
+        document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise MalformedStreamError(f"{response.url.path}: not JSON ({exc})") from None
-    if not isinstance(body, dict):
-        raise MalformedStreamError(f"{response.url.path}: expected a JSON object")
-    return body
+        raise MalformedStreamError(f"{where}: not JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise MalformedStreamError(f"{where}: expected a JSON object")
+    return document
 
 
 def _raise_for_client_error(response: httpx.Response) -> None:
     if response.status_code < 400:
         return
     response.read()
+    message = _statut_message(response)
+    if any(marker in message for marker in _TRANSIENT_MARKERS):
+        # The Swagger's 400 "… veuillez réessayer ultérieurement", 409 "erreur technique".
+        raise RetryableError(f"HTTP {response.status_code}: {message}")
     raise UpstreamError(
         f"{response.request.method} {response.url.path}?{response.url.query.decode()}: "
         f"HTTP {response.status_code}: {_statut_message(response)}"
@@ -283,10 +358,10 @@ def _statut_message(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
-def _check_trailer(trailer: Trailer | None, response: httpx.Response) -> None:
+def _check_trailer(trailer: Trailer | None, where: str) -> None:
     if trailer is None or trailer.ok:
         return
-    message = f"{response.url.path}: code_statut_traitement {trailer.code}: {trailer.message}"
+    message = f"{where}: code_statut_traitement {trailer.code}: {trailer.message}"
     if _RETRY_MARKER in trailer.message or "réessayer" in trailer.message:
         raise RetryableError(message)
     raise AdictTraitementError(message)
@@ -303,7 +378,7 @@ class AdictResource(dg.ConfigurableResource):
     base_url: str
     token_url: str
     client_id: str
-    client_secret: str
+    client_secret: str = Field(repr=False)
     scope: str = "/adict/v2"
     calls_per_second: float = 1.0
     calls_per_day: int = 6000

@@ -151,37 +151,52 @@ class ApiCaller:
             before_sleep=self._log_retry,
             reraise=True,
         )
+        renewed = [False]  # a 401 renews the token once per call, then it is an AuthError
         try:
-            return retrying(self._attempt, method, url, read, **kwargs)
+            return retrying(self._attempt, method, url, read, renewed, **kwargs)
         except httpx.TransportError as exc:
             raise UpstreamError(f"{method} {url}: {type(exc).__name__} after retries") from exc
         except RetryableError as exc:
             raise UpstreamError(f"{method} {url}: {exc} (gave up after retries)") from exc
 
     def _attempt(
-        self, method: str, url: str, read: Callable[[httpx.Response], T], **kwargs: object
+        self,
+        method: str,
+        url: str,
+        read: Callable[[httpx.Response], T],
+        renewed: list[bool],
+        **kwargs: object,
     ) -> T:
         with self._send(method, url, **kwargs) as response:
             if response.status_code == 401:
+                if renewed[0]:
+                    raise AuthError(f"{method} {url}: 401 again with a new token")
                 # The token died early (revoked, clock skew): renew once, then retry.
+                renewed[0] = True
                 self.credentials.invalidate()
                 raise RetryableError("401 Unauthorized: token renewed", retry_after=0)
             if response.status_code in RETRYABLE_STATUSES:
                 response.read()
-                if response.status_code == 429:
-                    self.stats.rejected_429 += 1
-                    self.ledger.record_rejection(429, response.text)
-                raise RetryableError(
-                    f"HTTP {response.status_code} {_short(response.text)}",
-                    retry_after=_retry_after_seconds(response),
-                )
+                self._raise_retryable(response)
             return read(response)
+
+    def _raise_retryable(self, response: httpx.Response) -> None:
+        retry_after = _retry_after_seconds(response)
+        if response.status_code == 429:
+            self.stats.rejected_429 += 1
+            self.ledger.record_rejection(429, response.text)
+            if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
+                # The server's daily budget is spent (someone else on our client id):
+                # retrying would only burn our own slots.
+                raise self.ledger.exhausted_by_server(retry_after)
+        raise RetryableError(f"HTTP {response.status_code} {_short(response.text)}", retry_after)
 
     @contextmanager
     def _send(self, method: str, url: str, **kwargs: object) -> Iterator[httpx.Response]:
+        # The token first: a slow token endpoint must not eat into the slot's spacing.
+        headers = {"Authorization": f"Bearer {self.credentials.token()}"}
         self.ledger.acquire()
         self.stats.sent += 1
-        headers = {"Authorization": f"Bearer {self.credentials.token()}"}
         with self.http.stream(method, url, headers=headers, **kwargs) as response:  # type: ignore[arg-type]
             yield response
 

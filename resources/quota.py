@@ -23,8 +23,14 @@ PARIS = ZoneInfo("Europe/Paris")
 # Slots are claimed this much further apart than 1/limit: the server measures arrival
 # times, and a request can take a few milliseconds longer to arrive than its neighbour.
 SPACING_MARGIN = 0.02
-# Slots older than this are pruned; `gazoduc quota` shows today's and yesterday's.
+# Slots older than this are pruned when a ledger is opened.
 KEEP_DAYS = 8
+
+
+def clock() -> float:
+    """Wall-clock seconds, shared by every process; tests move it across Paris midnight."""
+    return time.time()
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slots (
@@ -90,6 +96,7 @@ class QuotaLedger:
         with self._connection() as con:
             con.executescript(_SCHEMA)
             con.execute("PRAGMA journal_mode=WAL")
+        self.prune()
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -99,6 +106,16 @@ class QuotaLedger:
         finally:
             con.close()
 
+    def exhausted_by_server(self, retry_after: float) -> QuotaExhausted:
+        """The error to raise when the server says our daily budget is spent."""
+        now = clock()
+        return QuotaExhausted(
+            self.api,
+            self.used_today(),
+            self.limits.calls_per_day,
+            datetime.fromtimestamp(now + retry_after, PARIS),
+        )
+
     def acquire(self) -> None:
         """Block until this process may send one call; raise QuotaExhausted if none is left.
 
@@ -107,15 +124,16 @@ class QuotaLedger:
         the spacing.
         """
         while True:
-            wait = self._try_claim(time.time())
+            wait = self._try_claim()
             if wait <= 0:
                 return
             time.sleep(wait)
 
-    def _try_claim(self, now: float) -> float:
-        """Claim a slot at `now` and return 0, or return how long to wait before trying."""
+    def _try_claim(self) -> float:
+        """Claim a slot now and return 0, or return how long to wait before trying."""
         with self._connection() as con:
             con.execute("BEGIN IMMEDIATE")
+            now = clock()  # read inside the lock: a slow lock wait must not date the slot
             try:
                 (last,) = con.execute(
                     "SELECT max(at) FROM slots WHERE api = ? AND client = ?",
@@ -146,7 +164,7 @@ class QuotaLedger:
 
     def used_today(self) -> int:
         with self._connection() as con:
-            return self._used(con, paris_day(time.time()).isoformat())
+            return self._used(con, paris_day(clock()).isoformat())
 
     def remaining_today(self) -> int:
         return max(0, self.limits.calls_per_day - self.used_today())
@@ -156,11 +174,11 @@ class QuotaLedger:
         with self._connection() as con:
             con.execute(
                 "INSERT INTO rejections (api, client, at, status, detail) VALUES (?, ?, ?, ?, ?)",
-                (self.api, self.client, time.time(), status, detail[:500]),
+                (self.api, self.client, clock(), status, detail[:500]),
             )
 
     def prune(self) -> None:
-        cutoff = time.time() - KEEP_DAYS * 86_400
+        cutoff = clock() - KEEP_DAYS * 86_400
         with self._connection() as con:
             con.execute("DELETE FROM slots WHERE at < ?", (cutoff,))
             con.execute("DELETE FROM rejections WHERE at < ?", (cutoff,))

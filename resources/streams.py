@@ -33,14 +33,17 @@ class Trailer:
 
 
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Split a byte stream into lines without holding more than one partial line."""
-    pending = b""
+    """Split a byte stream into lines; a long line is joined once, not re-scanned per chunk."""
+    partial: list[bytes] = []
     for chunk in chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        yield from lines
-    if pending:
-        yield pending
+        *lines, rest = chunk.split(b"\n")
+        if lines:
+            yield b"".join([*partial, lines[0]])
+            yield from lines[1:]
+            partial = []
+        partial.append(rest)
+    if tail := b"".join(partial):
+        yield tail
 
 
 def iter_json_objects(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
@@ -93,8 +96,11 @@ def _parses_alone(line: bytes) -> bool:
 
 
 def _raise_malformed(group: list[bytes], start: int) -> None:
-    preview = b"\n".join(group)[:120].decode("utf-8", "replace")
-    raise MalformedStreamError(f"malformed JSON from line {start}: {preview!r}")
+    # No preview of the content: a line of the rights list carries holder personal data.
+    size = sum(len(line) for line in group)
+    raise MalformedStreamError(
+        f"malformed JSON from line {start} ({len(group)} lines, {size} bytes)"
+    )
 
 
 def _as_object(value: Any, line: int) -> dict[str, Any]:

@@ -47,6 +47,13 @@ def _flow(obj: str, period: str, suffix: str) -> list:
     ]
 
 
+def _last_gas_day_sql(end_column: str) -> str:
+    """A published block's last gas day (the one its period ends in): its partition day."""
+    local_end = f"timezone('Europe/Paris', old.{end_column})"
+    day = f"CAST({local_end} - INTERVAL '6 hours 1 microsecond' AS DATE)"
+    return f"coalesce(old.journee_gaziere, {day})"
+
+
 _BORDEREAU = [
     col("date_debut_bordereau", "bordereau_publication.date_debut_bordereau", F),
     col("date_fin_bordereau", "bordereau_publication.date_fin_bordereau", F),
@@ -59,7 +66,7 @@ INFORMATIVE_CONSUMPTION = TableSpec(
     tuple(_flow("consommation", "consommation", "conso")),
     partition_key="month",
     key=("id_pce", "journee_gaziere"),
-    day_column="journee_gaziere",
+    day_sql="old.journee_gaziere",
 )
 PUBLISHED_CONSUMPTION = TableSpec(
     "adict",
@@ -88,7 +95,7 @@ ACCESS_RIGHTS = TableSpec(
         col("raison_sociale_du_titulaire"),
         col("courriel_titulaire", personal=True),
         col("numero_telephone_mobile_titulaire", personal=True),
-        col("code_postal"),
+        col("code_postal", personal=True),
         col("date_debut_droit_acces", kind=F),
         col("date_fin_droit_acces", kind=F),
         col("perim_donnees_conso_debut", kind=F),
@@ -135,10 +142,13 @@ TECHNICAL_DATA = TableSpec(
     "technical_data",
     (
         col("id_pce", "pce.id_pce"),
+        # The street address of a home meter identifies its holder: opt-in, like the rights.
         *(
-            col(name, f"donnees_techniques.situation_compteur.{name}")
-            for name in ("numero_rue", "nom_rue", "complement_adresse", "code_postal", "commune")
+            col(name, f"donnees_techniques.situation_compteur.{name}", personal=True)
+            for name in ("numero_rue", "nom_rue", "complement_adresse")
         ),
+        col("code_postal", "donnees_techniques.situation_compteur.code_postal"),
+        col("commune", "donnees_techniques.situation_compteur.commune"),
         col("frequence", "donnees_techniques.caracteristiques_compteur.frequence"),
         col(
             "client_sensible_mig",

@@ -10,6 +10,7 @@ import duckdb
 
 from warehouse.adict import ACCESS_RIGHTS
 from warehouse.catalog import refresh_catalog
+from warehouse.raw import RawZone
 from warehouse.store import PartitionStore, TableSpec, _sql_str
 from warehouse.tables import ALL_TABLES
 
@@ -31,6 +32,9 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def store(self, spec: TableSpec) -> PartitionStore:
         return PartitionStore(self.home_path / "warehouse", spec)
+
+    def raw_zone(self) -> RawZone:
+        return RawZone(self.home_path)
 
     def refresh_catalog(self) -> list[str]:
         return refresh_catalog(self.home_path, ALL_TABLES)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import shutil
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 FETCHED_AT = Column("fetched_at", ("fetched_at",), Kind.TIMESTAMP)
 DATA_FILE = "data.parquet"
+ORPHAN_AGE_SECONDS = 86_400  # no landing takes a day: older staging is a dead run's
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,9 @@ class TableSpec:
     columns: tuple[Column, ...]
     partition_key: str  # the hive key: month, snapshot_date, snapshot_month
     key: tuple[str, ...]  # one row per key in a partition
-    # Rows re-fetched for a PCE replace its old rows on these days only; None: the
-    # PCE's rows of the whole partition.
-    day_column: str | None = None
+    # SQL giving a row's gas day: rows re-fetched for a PCE replace its old rows on
+    # those days only. None: the PCE's rows of the whole partition (snapshots).
+    day_sql: str | None = None
 
     def landed_columns(self, keep_personal: bool) -> list[Column]:
         return [c for c in self.columns if keep_personal or not c.personal] + [FETCHED_AT]
@@ -94,6 +96,7 @@ class PartitionStore:
         An exception discards the staged rows, unless it is one of `commit_on`: then
         what was staged (whole calls only) is landed before the exception goes on.
         """
+        _sweep_orphans(self.root / ".staging")
         staging = self.root / ".staging" / uuid.uuid4().hex
         landing = Landing(self, staging, partitions_of)
         try:
@@ -183,10 +186,20 @@ class Landing:
         return int(rows)
 
 
+def _sweep_orphans(staging_root: Path) -> None:
+    """Remove staging left by runs killed mid-landing (kill -9 skips `finally`)."""
+    if not staging_root.exists():
+        return
+    cutoff = time.time() - ORPHAN_AGE_SECONDS
+    for stale in staging_root.iterdir():
+        if stale.stat().st_mtime < cutoff:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def _match_old(spec: TableSpec) -> str:
-    if spec.day_column is None:
+    if spec.day_sql is None:
         return "r.id_pce = old.id_pce"
-    return f"r.id_pce = old.id_pce AND old.{spec.day_column} BETWEEN r.first_day AND r.last_day"
+    return f"r.id_pce = old.id_pce AND ({spec.day_sql}) BETWEEN r.first_day AND r.last_day"
 
 
 def _replacements_table(replacements: list[Replacement]) -> pa.Table:

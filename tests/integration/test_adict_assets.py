@@ -97,22 +97,47 @@ def test_re_running_a_range_leaves_the_data_identical(
     assert len(before) > 0
 
 
-def test_a_run_that_fails_mid_way_leaves_the_warehouse_untouched(
+def test_a_pce_that_keeps_failing_is_reported_and_only_it_is_asked_again(
     adict_upstream: Callable[..., Upstream],
 ) -> None:
+    upstream = adict_upstream()
+    today = paris_today()
+    first, last = today - timedelta(days=30), today - timedelta(days=10)
+    dg.materialize([access_rights], resources=upstream.resources())
+    upstream.sandbox.faults.update({"cut_next": 5})  # every attempt of the first call is cut
+    failed = materialize_informative(upstream, first, last, raise_on_error=False)
+    assert not failed.success
+    calls_before = len(upstream.calls("donnees_consos_informatives"))
+    truth = expected_informative(upstream.sandbox.portfolio, CLIENT_ID, first, last, today)
+    first_pce = min(r["id_pce"] for r in truth)
+    landed = query(upstream.home, INFORMATIVE)
+    assert {r[0] for r in landed} == {r["id_pce"] for r in truth} - {first_pce}
+
+    materialize_informative(upstream, first, last)  # asks again for the failed PCE only
+    calls = upstream.calls("donnees_consos_informatives")[calls_before:]
+    assert [c.path.split("/")[-2] for c in calls] == [first_pce]
+    assert sorted(query(upstream.home, INFORMATIVE)) == sorted(
+        (r["id_pce"], r["journee_gaziere"], float(r["energie"]), r["statut_conso"]) for r in truth
+    )
+
+
+def test_a_refusal_keeps_the_rows_landed_before(adict_upstream: Callable[..., Upstream]) -> None:
     upstream = adict_upstream()
     today = paris_today()
     first, last = today - timedelta(days=15), today - timedelta(days=10)
     dg.materialize([access_rights], resources=upstream.resources())
     materialize_informative(upstream, first, last)
-    before = query(upstream.home, "SELECT * FROM adict.informative_consumption ORDER BY ALL")
-    upstream.sandbox.faults.update({"cut_next": 1000})
-    result = materialize_informative(upstream, first, last, raise_on_error=False)
-    assert not result.success
-    assert (
-        query(upstream.home, "SELECT * FROM adict.informative_consumption ORDER BY ALL") == before
-    )
-    assert not list((upstream.home / "warehouse" / ".staging").glob("*"))
+    before = query(upstream.home, INFORMATIVE)
+    # Tomorrow, every right is refused (revoked after the rights snapshot, say).
+    raw = upstream.warehouse().raw_zone()
+    with raw._connection() as con:
+        con.execute("UPDATE answers SET outcome = 'not_allowed'")
+    from warehouse.adict import INFORMATIVE_CONSUMPTION
+    from warehouse.build import build_windows
+
+    answers = raw.answers("adict", "informative_consumption")
+    build_windows(upstream.warehouse().store(INFORMATIVE_CONSUMPTION), raw, answers, first, last)
+    assert query(upstream.home, INFORMATIVE) == before
 
 
 def test_personal_data_stays_out_unless_the_operator_opts_in(

@@ -26,7 +26,7 @@ def test_a_short_lived_token_is_renewed_before_it_expires(
     upstream = adict_upstream(token_ttl_seconds=2)
     with upstream.resource().client() as client:
         for _ in range(3):
-            client.document("technical_data", pce(upstream, JJ))
+            client.document("technical_data", pce(upstream, JJ), paris_today())
             time.sleep(1.0)
     assert upstream.sandbox.tokens.issued >= 2
     assert [c.status for c in upstream.calls()] == [200, 200, 200]
@@ -35,9 +35,9 @@ def test_a_short_lived_token_is_renewed_before_it_expires(
 def test_a_revoked_token_is_renewed_once_on_401(adict_upstream: Callable[..., Upstream]) -> None:
     upstream = adict_upstream()
     with upstream.resource().client() as client:
-        client.document("technical_data", pce(upstream, JJ))
+        client.document("technical_data", pce(upstream, JJ), paris_today())
         upstream.sandbox.tokens.revoke_all()
-        outcome = client.document("technical_data", pce(upstream, JJ))
+        outcome = client.document("technical_data", pce(upstream, JJ), paris_today())
     assert outcome.blocks
     assert [c.status for c in upstream.calls()] == [200, 401, 200]
 
@@ -48,7 +48,7 @@ def test_bad_credentials_are_a_clear_error_without_the_secret(
     upstream = adict_upstream()
     with upstream.resource(client_secret=CLIENT_SECRET + "-wrong").client() as client:
         with pytest.raises(AuthError, match="refused client id 'gazoduc-tests'") as error:
-            client.access_rights()
+            client.access_rights(paris_today())
     assert CLIENT_SECRET not in str(error.value)
 
 
@@ -56,7 +56,9 @@ def test_429_is_retried_after_the_servers_delay(adict_upstream: Callable[..., Up
     # Someone else on our client id: the server's limit is tighter than our ledger's.
     upstream = adict_upstream(calls_per_second=1.0)
     with upstream.resource(calls_per_second=50.0).client() as client:
-        outcomes = [client.document("technical_data", pce(upstream, JJ)) for _ in range(2)]
+        outcomes = [
+            client.document("technical_data", pce(upstream, JJ), paris_today()) for _ in range(2)
+        ]
         assert client.caller.stats.rejected_429 >= 1
     assert all(o.blocks for o in outcomes)
     assert [c.status for c in upstream.calls()].count(200) == 2
@@ -66,7 +68,7 @@ def test_500s_are_retried(adict_upstream: Callable[..., Upstream]) -> None:
     upstream = adict_upstream()
     upstream.sandbox.faults.update({"fail_next": 2})
     with upstream.resource().client() as client:
-        outcome = client.document("technical_data", pce(upstream, JJ))
+        outcome = client.document("technical_data", pce(upstream, JJ), paris_today())
     assert outcome.blocks
     assert [c.status for c in upstream.calls()] == [500, 500, 200]
 
@@ -109,12 +111,18 @@ def test_multi_line_objects_and_the_wrapper_read_like_ndjson(
         today - timedelta(days=5),
     )
     with upstream.resource().client() as client:
-        plain_blocks, plain_rights = client.window(*window).blocks, client.access_rights()
+        plain_blocks, plain_rights = (
+            client.window(*window).blocks,
+            client.access_rights(paris_today()),
+        )
         upstream.sandbox.faults.update({"pretty": True, "wrap_rights": True})
-        pretty_blocks, wrapped_rights = client.window(*window).blocks, client.access_rights()
+        pretty_blocks, wrapped_rights = (
+            client.window(*window).blocks,
+            client.access_rights(paris_today()),
+        )
     assert len(plain_blocks) == 17  # 16 days, and date_fin = last + 1 (read inclusively)
     assert pretty_blocks == plain_blocks
-    assert wrapped_rights == plain_rights
+    assert wrapped_rights.rights == plain_rights.rights
 
 
 def test_an_error_trailer_under_http_200_fails_the_call(
@@ -124,7 +132,7 @@ def test_an_error_trailer_under_http_200_fails_the_call(
     upstream.sandbox.faults.update({"trailer_error_next": 1})
     with upstream.resource().client() as client:
         with pytest.raises(AdictTraitementError, match="0000000002"):
-            client.access_rights()
+            client.access_rights(paris_today())
 
 
 def test_refusals_and_empty_periods_are_typed_outcomes(
@@ -176,7 +184,7 @@ def test_an_invalid_pce_id_is_refused_before_any_call(
         upstream.resource().client() as client,
         pytest.raises(ValueError, match="invalid PCE id '1234'"),
     ):
-        client.document("technical_data", "1234")
+        client.document("technical_data", "1234", paris_today())
     assert upstream.calls() == []
 
 
@@ -185,6 +193,22 @@ def test_the_rights_list_sets_malformed_pce_ids_aside(
 ) -> None:
     upstream = adict_upstream()
     with upstream.resource().client() as client:
-        listing = client.access_rights()
+        listing = client.access_rights(paris_today())
     assert listing.malformed_ids == ["12345ABC"]
     assert len(listing.rights) == upstream.sandbox.config.portfolio_size
+
+
+def test_a_token_refused_twice_is_an_auth_error_not_a_loop(
+    adict_upstream: Callable[..., Upstream], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream = adict_upstream()
+    monkeypatch.setattr(upstream.sandbox.tokens, "authenticate", lambda header: None)
+    with upstream.resource().client() as client:
+        with pytest.raises(AuthError, match="401 again with a new token"):
+            client.document("technical_data", pce(upstream, JJ), paris_today())
+    assert [c.status for c in upstream.calls()] == [401, 401]
+
+
+def test_the_secret_is_not_in_the_resource_repr(adict_upstream: Callable[..., Upstream]) -> None:
+    resource = adict_upstream().resource()
+    assert CLIENT_SECRET not in repr(resource) and CLIENT_SECRET not in str(resource)

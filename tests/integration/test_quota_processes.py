@@ -6,6 +6,7 @@ import multiprocessing
 from collections.abc import Callable
 from typing import Any
 
+from pipelines.partitions import paris_today
 from resources.adict import AdictResource
 from tests.conftest import Upstream
 
@@ -15,7 +16,7 @@ CALLS_PER_PROCESS = 6
 def _worker(settings: dict[str, Any], id_pce: str) -> None:
     with AdictResource(**settings).client() as client:
         for _ in range(CALLS_PER_PROCESS):
-            client.document("technical_data", id_pce)
+            client.document("technical_data", id_pce, paris_today())
 
 
 def test_three_processes_at_two_calls_per_second_get_no_429(

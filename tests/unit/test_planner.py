@@ -1,14 +1,17 @@
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.planner import (
     AccessRight,
+    is_fresh,
     parse_flag,
     plan_calls,
     right_from_record,
     split_window,
+    subtract_answered,
     years_before,
 )
 
@@ -137,3 +140,40 @@ def test_every_requested_allowed_day_is_covered_exactly_once(
     upper = min(last, TODAY - timedelta(days=1))
     expected = [lower + timedelta(days=i) for i in range((upper - lower).days + 1)]
     assert covered == expected  # each day once, in order, nothing outside
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    answered=st.lists(
+        st.tuples(st.dates(date(2023, 11, 1), date(2026, 11, 22)), st.integers(0, 400)), max_size=6
+    )
+)
+def test_answered_windows_are_subtracted_and_the_rest_still_covered(answered: list) -> None:
+    (call,) = plan_calls("informative_consumption", [right()], date(2023, 11, 24), TODAY, TODAY)
+    windows = [(start, start + timedelta(days=n)) for start, n in answered]
+    remaining = subtract_answered([call], {call.id_pce: windows})
+    asked = [r.first_day + timedelta(days=i) for r in remaining for i in range(r.days)]
+    done = {s + timedelta(days=i) for s, e in windows for i in range((e - s).days + 1)}
+    every_day = {call.first_day + timedelta(days=i) for i in range(call.days)}
+    assert len(asked) == len(set(asked))  # no day asked twice
+    assert set(asked) == every_day - done  # every day not answered, and only those
+
+
+def test_an_answer_is_fresh_the_day_it_was_fetched_or_once_its_days_are_settled() -> None:
+    fetched = date(2026, 11, 10)
+    assert is_fresh("informative_consumption", date(2026, 11, 9), fetched, fetched)
+    assert not is_fresh(
+        "informative_consumption", date(2026, 11, 9), fetched, fetched + timedelta(days=1)
+    )
+    assert is_fresh("informative_consumption", date(2026, 8, 31), fetched, date(2026, 12, 1))
+    assert not is_fresh("informative_consumption", date(2026, 9, 1), fetched, date(2026, 12, 1))
+
+
+@pytest.mark.parametrize("leap_day", [date(2024, 2, 29)])
+def test_history_limits_on_leap_days(leap_day: date) -> None:
+    assert years_before(leap_day, 3) == date(2021, 2, 28)
+    assert years_before(date(2027, 2, 28), 3) == date(2024, 2, 28)
+    assert split_window(leap_day, date(2027, 3, 1), 3) == [
+        (leap_day, date(2027, 2, 27)),
+        (date(2027, 2, 28), date(2027, 3, 1)),
+    ]

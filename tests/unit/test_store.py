@@ -14,7 +14,7 @@ SPEC = TableSpec(
     (col("id_pce"), col("journee_gaziere", kind=Kind.DATE), col("energie", kind=Kind.DOUBLE)),
     partition_key="month",
     key=("id_pce", "journee_gaziere"),
-    day_column="journee_gaziere",
+    day_sql="old.journee_gaziere",
 )
 
 

@@ -1,0 +1,151 @@
+"""Curated partitions rebuilt from the raw zone, without a single call.
+
+A run first stores every answer it fetches (raw zone), then builds the curated rows of
+the requested range from the stored answers: the freshly fetched ones and those an
+earlier, interrupted run left. `gazoduc reparse` runs the build alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pyarrow as pa
+
+from pipelines.partitions import gas_day_of, month_bounds, month_key
+from pipelines.planner import window_minus
+from resources.adict import RawAnswer, outcome_from_answer, rights_from_answer
+from warehouse.raw import Answer, RawZone
+from warehouse.store import Landing, PartitionStore, TableSpec
+
+log = logging.getLogger(__name__)
+
+# Answers that served days (possibly none): their days replace the rows landed before.
+# A refusal (not_allowed) serves nothing and replaces nothing.
+SERVING = frozenset({"data", "no_data", "empty", "partial"})
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    rows: int
+    answers: int
+    partitions: int
+
+
+def build_windows(
+    store: PartitionStore, raw: RawZone, answers: Sequence[Answer], first: date, last: date
+) -> BuildResult:
+    """Rows of gas days [first, last] from windowed answers (consumption, injection).
+
+    Per PCE, a newer answer wins over an older one on the days it covers, so a restated
+    day replaces the old row. Only the days an answer really served are replaced: a
+    refusal, or a block GRDF failed to serve, leaves the rows already landed in place.
+    """
+    by_pce: dict[str, list[Answer]] = defaultdict(list)
+    for answer in answers:
+        if answer.outcome in SERVING:
+            by_pce[answer.id_pce].append(answer)
+    rows = 0
+    with store.landing(months_between) as landing:
+        for own in by_pce.values():
+            covered: list[tuple[date, date]] = []
+            for answer in sorted(own, key=lambda a: a.fetched_at, reverse=True):
+                rows += _stage_answer(landing, raw, answer, (first, last), covered)
+    return BuildResult(rows, sum(len(a) for a in by_pce.values()), len(landing.rows_by_partition))
+
+
+def _stage_answer(
+    landing: Landing,
+    raw: RawZone,
+    answer: Answer,
+    bounds: tuple[date, date],
+    covered: list[tuple[date, date]],
+) -> int:
+    """Stage the rows of one answer on the days it served and no newer answer did."""
+    lower, upper = max(bounds[0], answer.first_day), min(bounds[1], answer.last_day)
+    if lower > upper:
+        return 0
+    outcome = outcome_from_answer(answer.dataset, answer.id_pce, _stored(raw, answer))
+    served = [(lower, upper)]
+    for gap in outcome.failed_periods:
+        served = [piece for span in served for piece in window_minus(span, gap)]
+    spec = landing.store.spec
+    table = spec.to_arrow(outcome.blocks, answer.fetched_at)
+    days = last_gas_days(
+        table, next(c.name for c in spec.columns if c.name.startswith("date_fin_"))
+    )
+    keep = [d is not None and _inside(d, served) and not _inside(d, covered) for d in days]
+    landing.add(
+        table.filter(pa.array(keep, pa.bool_())),
+        [month_key(d) for d, k in zip(days, keep, strict=True) if k and d is not None],
+    )
+    for start, end in served:
+        landing.replace(answer.id_pce, start, end)
+    covered.extend(served)
+    return sum(keep)
+
+
+def build_snapshot(
+    store: PartitionStore,
+    raw: RawZone,
+    answers: Sequence[Answer],
+    snapshot: str,
+    keep_personal: bool,
+) -> BuildResult:
+    """One snapshot partition from document answers: the newest answer of each PCE.
+
+    The access-rights list is a single answer for all PCEs: it replaces the whole
+    snapshot; a PCE document replaces that PCE's row only.
+    """
+    spec = store.spec
+    serving = sorted((a for a in answers if a.outcome in SERVING), key=lambda a: a.fetched_at)
+    newest = {a.id_pce: a for a in serving}
+    rows = 0
+    with store.landing(lambda *_: [snapshot]) as landing:
+        for answer in newest.values():
+            table = _answer_table(spec, raw, answer, keep_personal)
+            landing.add(table, [snapshot] * table.num_rows)
+            if spec.name == "access_rights":
+                landing.replace_partition(snapshot)
+            else:
+                landing.replace(answer.id_pce, date.min, date.max)
+            rows += table.num_rows
+    return BuildResult(rows, len(newest), len(landing.rows_by_partition))
+
+
+def _stored(raw: RawZone, answer: Answer) -> RawAnswer:
+    return RawAnswer(answer.first_day, answer.last_day, raw.read(answer))
+
+
+def _answer_table(spec: TableSpec, raw: RawZone, answer: Answer, keep_personal: bool) -> pa.Table:
+    stored = _stored(raw, answer)
+    if spec.name == "access_rights":
+        records = rights_from_answer(stored).rights
+    else:
+        records = outcome_from_answer(spec.name, answer.id_pce, stored).blocks
+    return spec.to_arrow(records, answer.fetched_at, keep_personal)
+
+
+def last_gas_days(table: pa.Table, end_column: str) -> list[date | None]:
+    """Each block's last gas day: its `journee_gaziere`, else the day its period ends in."""
+    days = table.column("journee_gaziere").to_pylist()
+    ends = table.column(end_column).to_pylist()
+    return [
+        day if day is not None or end is None else gas_day_of(end - timedelta(microseconds=1))
+        for day, end in zip(days, ends, strict=True)
+    ]
+
+
+def months_between(first: date, last: date) -> list[str]:
+    keys, day = [], first.replace(day=1)
+    while day <= last:
+        keys.append(month_key(day))
+        day = month_bounds(month_key(day))[1] + timedelta(days=1)
+    return keys
+
+
+def _inside(day: date, windows: Iterable[tuple[date, date]]) -> bool:
+    return any(start <= day <= end for start, end in windows)
