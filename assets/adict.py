@@ -16,10 +16,10 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from pipelines.partitions import PARIS, gas_days, month_key, months, paris_today
+from pipelines.operations import fresh_windows
+from pipelines.partitions import gas_days, month_key, months, paris_today
 from pipelines.planner import (
     PlannedCall,
-    is_fresh,
     pces_opened,
     plan_calls,
     reclip,
@@ -27,7 +27,7 @@ from pipelines.planner import (
     subtract_answered,
 )
 from pipelines.progress import Progress
-from resources.adict import API, PARTIAL, AdictClient, AdictResource, CallOutcome, RawAnswer
+from resources.adict import API, AdictClient, AdictResource, CallOutcome, RawAnswer
 from resources.http import UpstreamError
 from resources.quota import QuotaExhausted
 from resources.streams import MalformedStreamError
@@ -148,7 +148,7 @@ def _land_windows(
     raw = warehouse.raw_zone()
     rights = [right_from_record(r) for r in warehouse.latest_access_rights()]
     planned = plan_calls(spec.name, rights, first, last, today)
-    answered = _fresh_windows(raw, spec.name, first, last, today)
+    answered = fresh_windows(raw, spec.name, first, last, today)
     calls = subtract_answered(planned, answered)
     context.log.info(
         f"{spec.name} {first}..{last}: {len(planned)} windows for {len(rights)} rights, "
@@ -265,18 +265,6 @@ def _store(raw: RawZone, dataset: str, id_pce: str, answer: RawAnswer) -> Answer
         answer.kind,
         answer.records,
     )
-
-
-def _fresh_windows(
-    raw: RawZone, dataset: str, first: date, last: date, today: date
-) -> dict[str, list[tuple[date, date]]]:
-    """Windows answered already (an earlier run, killed or out of budget): not asked again."""
-    windows: dict[str, list[tuple[date, date]]] = {}
-    for answer in raw.answers(API, dataset, None, first, last):
-        fetched_on = answer.fetched_at.astimezone(PARIS).date()
-        if answer.outcome != PARTIAL and is_fresh(dataset, answer.last_day, fetched_on, today):
-            windows.setdefault(answer.id_pce, []).append((answer.first_day, answer.last_day))
-    return windows
 
 
 def _finish(

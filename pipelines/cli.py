@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import warnings
+from datetime import date
 from pathlib import Path
 
 from pipelines.settings import SETTINGS, gazoduc_home
@@ -27,7 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     dev = commands.add_parser("dev", help="start the ADICT sandbox and the Dagster UI")
     dev.add_argument("--port", type=int, default=8765, help="sandbox port (default 8765)")
     dev.add_argument("--portfolio", type=int, default=20)
-    commands.add_parser("quota", help="calls used today per API and client, from the ledger")
+    plan = commands.add_parser("plan", help="the calls a backfill needs, before spending any")
+    plan.add_argument("asset", help="e.g. adict/informative_consumption")
+    plan.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
+    plan.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
+    plan.add_argument("--portfolio-size", type=int, help="what if: a portfolio of N PCEs")
+    reparse = commands.add_parser("reparse", help="rebuild a curated table from the raw zone")
+    reparse.add_argument("asset", help="e.g. adict/informative_consumption")
+    commands.add_parser("quota", help="calls used per day, API and client, and rejections")
     commands.add_parser("settings", help="every environment variable and its value")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in beta")
@@ -36,7 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    handlers = {"demo": _demo, "dev": _dev, "quota": _quota, "settings": _settings}
+    handlers = {
+        "demo": _demo,
+        "dev": _dev,
+        "plan": _plan,
+        "reparse": _reparse,
+        "quota": _quota,
+        "settings": _settings,
+    }
     return handlers[args.command](args)
 
 
@@ -84,15 +99,67 @@ def _dev(args: argparse.Namespace) -> int:
         sandbox.terminate()
 
 
-def _quota(_: argparse.Namespace) -> int:
-    from resources.quota import ledger_path, usage_by_client
+def _plan(args: argparse.Namespace) -> int:
+    from pipelines.definitions import warehouse_resource
+    from pipelines.operations import plan_for_portfolio, plan_for_rights
+    from pipelines.settings import adict_ledger
 
-    rows = usage_by_client(ledger_path(gazoduc_home() / "state"))
+    dataset = _dataset(args.asset)
+    if args.portfolio_size:
+        plan = plan_for_portfolio(dataset, args.first, args.last, args.portfolio_size)
+    else:
+        ledger = adict_ledger()
+        plan = plan_for_rights(
+            warehouse_resource(),
+            dataset,
+            args.first,
+            args.last,
+            ledger.limits.calls_per_second,
+            ledger.limits.calls_per_day,
+            ledger.remaining_today(),
+        )
+    print("\n".join(plan.lines()))
+    return 0
+
+
+def _reparse(args: argparse.Namespace) -> int:
+    from pipelines.definitions import warehouse_resource
+    from pipelines.operations import reparse
+
+    warehouse = warehouse_resource()
+    result, seconds = reparse(warehouse, _dataset(args.asset))
+    warehouse.refresh_catalog()
+    rate = result.rows / seconds if seconds else 0.0
+    print(
+        f"{args.asset}: {result.rows:,} rows from {result.answers:,} stored answers into "
+        f"{result.partitions:,} partitions in {seconds:.1f} s ({rate:,.0f} rows/s), 0 calls"
+    )
+    return 0
+
+
+def _quota(_: argparse.Namespace) -> int:
+    from resources.quota import last_rejections, ledger_path, usage_by_client
+
+    path = ledger_path(gazoduc_home() / "state")
+    rows = usage_by_client(path)
     if not rows:
         print("no calls recorded yet")
+    limit = int(os.environ.get("ADICT_CALLS_PER_DAY") or 6000)
     for usage in rows:
-        print(f"{usage.day}  {usage.api:<8} {usage.client:<30} {usage.used:>8,} calls")
+        shown = f"of {limit:,}" if usage.api == "adict" else ""
+        print(f"{usage.day}  {usage.api:<8} {usage.client:<30} {usage.used:>8,} calls {shown}")
+    for rejection in last_rejections(path):
+        print(f"rejected {rejection}")
     return 0
+
+
+def _dataset(asset: str) -> str:
+    from resources.adict import ENDPOINTS
+
+    source, _, name = asset.partition("/")
+    if source != "adict" or name not in ENDPOINTS:
+        raise SystemExit(f"unknown asset {asset!r}: one of adict/{', adict/'.join(ENDPOINTS)}")
+    return name
 
 
 def _settings(_: argparse.Namespace) -> int:

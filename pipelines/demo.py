@@ -17,8 +17,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.partitions import month_key, paris_today
-from pipelines.settings import gazoduc_home, setting
-from resources.quota import QuotaLedger, QuotaLimits, ledger_path
+from pipelines.settings import adict_ledger, gazoduc_home
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ def run_demo(portfolio: int, days: int) -> int:
             ADICT_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
         )
         print(f"ADICT sandbox on {server.base_url}: {portfolio} PCEs, 1 call/s, 6,000 calls/day")
-        calls_before = _adict_ledger().used_today()
+        calls_before = adict_ledger().used_today()
         _materialize_all(days)
     _print_summary(calls_before)
     return 0
@@ -104,17 +103,8 @@ def _range(first: date, last: date) -> dict[str, Any]:
     }
 
 
-def _adict_ledger() -> QuotaLedger:
-    limits = QuotaLimits(
-        float(setting("ADICT_CALLS_PER_SECOND")), int(setting("ADICT_CALLS_PER_DAY"))
-    )
-    return QuotaLedger(
-        ledger_path(gazoduc_home() / "state"), "adict", setting("ADICT_CLIENT_ID"), limits
-    )
-
-
 def _print_summary(calls_before: int) -> None:
-    ledger = _adict_ledger()
+    ledger = adict_ledger()
     catalog = gazoduc_home() / "warehouse.duckdb"
     print(f"\nWarehouse: {catalog}")
     with duckdb.connect(str(catalog), read_only=True) as con:

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from resources.quota import QuotaLedger, QuotaLimits, ledger_path
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -60,3 +62,12 @@ def gazoduc_home() -> Path:
 
 def keep_personal_data() -> bool:
     return setting("GAZODUC_KEEP_PERSONAL_DATA").strip().lower() in {"1", "true", "yes"}
+
+
+def adict_ledger() -> QuotaLedger:
+    """The shared ledger of the configured ADICT client, for the operator commands."""
+    limits = QuotaLimits(
+        float(setting("ADICT_CALLS_PER_SECOND")), int(setting("ADICT_CALLS_PER_DAY"))
+    )
+    state = gazoduc_home() / "state"
+    return QuotaLedger(ledger_path(state), "adict", setting("ADICT_CLIENT_ID"), limits)

@@ -7,6 +7,7 @@ through the shared quota ledger (1 call/s, 6,000 to 240,000 a day per client).
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -30,6 +31,20 @@ log = logging.getLogger(__name__)
 
 API = "adict"
 PCE_ID = re.compile(r"^(GI\d{6}|\d{14})$")
+
+
+# Contract annex 4: quotas by portfolio size, per client, all endpoints together.
+# (PCEs up to, calls per second, calls per day)
+QUOTA_TIERS: tuple[tuple[float, float, int], ...] = (
+    (5_000, 1.0, 6_000),
+    (50_000, 1.0, 60_000),
+    (math.inf, 3.0, 240_000),
+)
+
+
+def quota_tier(portfolio: int) -> tuple[float, int]:
+    """(calls per second, calls per day) GRDF grants a portfolio of this many PCEs."""
+    return next((cps, cpd) for size, cps, cpd in QUOTA_TIERS if portfolio <= size)
 
 
 @dataclass(frozen=True)

@@ -197,3 +197,22 @@ def usage_by_client(path: Path) -> list[Usage]:
     finally:
         con.close()
     return [Usage(api, client, date.fromisoformat(day), n) for api, client, day, n in rows]
+
+
+def last_rejections(path: Path, limit: int = 10) -> list[str]:
+    """The server's most recent rejections, as lines for `gazoduc quota`."""
+    if not path.exists():
+        return []
+    con = sqlite3.connect(path, timeout=60)
+    try:
+        rows = con.execute(
+            "SELECT api, client, at, status, detail FROM rejections ORDER BY at DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+    finally:
+        con.close()
+    return [
+        f"{datetime.fromtimestamp(at, PARIS):%Y-%m-%d %H:%M:%S} {api} {client} "
+        f"HTTP {status} {detail[:80]}"
+        for api, client, at, status, detail in rows
+    ]

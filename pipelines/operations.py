@@ -1,0 +1,160 @@
+"""What the operator commands do (`gazoduc plan`, `reparse`, `quota`), without the CLI."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+from pipelines.partitions import PARIS, month_key, paris_today
+from pipelines.planner import (
+    is_fresh,
+    plan_calls,
+    right_from_record,
+    split_window,
+    subtract_answered,
+)
+from resources.adict import API, ENDPOINTS, PARTIAL, quota_tier
+from warehouse.adict import TABLES
+from warehouse.build import BuildResult, build_snapshot, build_windows
+from warehouse.raw import Answer, RawZone
+from warehouse.resource import WarehouseResource
+
+
+@dataclass(frozen=True)
+class Plan:
+    dataset: str
+    first: date
+    last: date
+    pces: int
+    minimum: int  # one call per PCE per window GRDF accepts
+    needed: int  # minus what fresh stored answers already cover
+    calls_per_second: float
+    calls_per_day: int
+    left_today: int
+
+    @property
+    def quota_days(self) -> int:
+        """Days of budget it takes, today's remainder first."""
+        beyond_today = max(0, self.needed - self.left_today)
+        return (1 if self.needed else 0) + math.ceil(beyond_today / self.calls_per_day)
+
+    @property
+    def eta_seconds(self) -> float:
+        return self.needed / self.calls_per_second
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.dataset} {self.first}..{self.last}",
+            f"  eligible PCEs          {self.pces:>10,}",
+            f"  calls needed           {self.needed:>10,}  (fresh stored answers subtracted)",
+            f"  theoretical minimum    {self.minimum:>10,}  (one per PCE per GRDF window)",
+            f"  budget left today      {self.left_today:>10,}  of {self.calls_per_day:,}",
+            f"  days of quota          {self.quota_days:>10,}",
+            f"  ETA at {self.calls_per_second:g} call/s       {_duration(self.eta_seconds):>10}",
+        ]
+
+
+def plan_for_rights(
+    warehouse: WarehouseResource,
+    dataset: str,
+    first: date,
+    last: date,
+    calls_per_second: float,
+    calls_per_day: int,
+    left_today: int,
+) -> Plan:
+    """The calls a run over [first, last] would make with the latest access rights."""
+    today = paris_today()
+    rights = [right_from_record(r) for r in warehouse.latest_access_rights()]
+    planned = plan_calls(dataset, rights, first, last, today)
+    answered = fresh_windows(warehouse.raw_zone(), dataset, first, last, today)
+    needed = subtract_answered(planned, answered)
+    pces = len({c.id_pce for c in planned})
+    return Plan(
+        dataset,
+        first,
+        last,
+        pces,
+        len(planned),
+        len(needed),
+        calls_per_second,
+        calls_per_day,
+        left_today,
+    )
+
+
+def plan_for_portfolio(dataset: str, first: date, last: date, portfolio: int) -> Plan:
+    """What if: `portfolio` PCEs whose rights open the whole range, at their tier's quota."""
+    years = ENDPOINTS[dataset].history_years or 1
+    per_pce = len(split_window(first, min(last, paris_today()), years))
+    calls_per_second, calls_per_day = quota_tier(portfolio)
+    calls = portfolio * per_pce
+    return Plan(
+        dataset,
+        first,
+        last,
+        portfolio,
+        calls,
+        calls,
+        calls_per_second,
+        calls_per_day,
+        calls_per_day,
+    )
+
+
+def fresh_windows(
+    raw: RawZone, dataset: str, first: date, last: date, today: date
+) -> dict[str, list[tuple[date, date]]]:
+    """Windows answered already (an earlier run, killed or out of budget): not asked again."""
+    windows: dict[str, list[tuple[date, date]]] = defaultdict(list)
+    for answer in raw.answers(API, dataset, None, first, last):
+        fetched_on = answer.fetched_at.astimezone(PARIS).date()
+        if answer.outcome != PARTIAL and is_fresh(dataset, answer.last_day, fetched_on, today):
+            windows[answer.id_pce].append((answer.first_day, answer.last_day))
+    return dict(windows)
+
+
+def reparse(warehouse: WarehouseResource, dataset: str) -> tuple[BuildResult, float]:
+    """Rebuild a curated table from every stored answer, without a call; (result, seconds)."""
+    raw, spec = warehouse.raw_zone(), TABLES[dataset]
+    store = warehouse.store(spec)
+    answers = raw.answers(API, dataset)
+    started = time.perf_counter()
+    if ENDPOINTS[dataset].history_years is not None:
+        first = min((a.first_day for a in answers), default=date.max)
+        last = max((a.last_day for a in answers), default=date.min)
+        result = build_windows(store, raw, answers, first, last)
+    else:
+        result = _rebuild_snapshots(warehouse, dataset, answers)
+    return result, time.perf_counter() - started
+
+
+def _rebuild_snapshots(
+    warehouse: WarehouseResource, dataset: str, answers: list[Answer]
+) -> BuildResult:
+    # Rights are a daily snapshot, documents a monthly one: group the answers likewise.
+    daily = dataset == "access_rights"
+    groups: dict[str, list[Answer]] = defaultdict(list)
+    for answer in answers:
+        groups[answer.first_day.isoformat() if daily else month_key(answer.first_day)].append(
+            answer
+        )
+    store, raw = warehouse.store(TABLES[dataset]), warehouse.raw_zone()
+    results = [
+        build_snapshot(store, raw, group, key, warehouse.keep_personal_data)
+        for key, group in sorted(groups.items())
+    ]
+    return BuildResult(
+        sum(r.rows for r in results),
+        sum(r.answers for r in results),
+        sum(r.partitions for r in results),
+    )
+
+
+def _duration(seconds: float) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h" if days else f"{hours}h{rest // 60:02d}m"
