@@ -1,0 +1,159 @@
+"""Runs that die, runs that meet the daily budget, runs side by side: no call made twice."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import dagster as dg
+import duckdb
+
+import resources.quota
+from assets.adict import access_rights, informative_consumption
+from pipelines.partitions import paris_today
+from sandbox.adict_data import expected_informative
+from tests.conftest import CLIENT_ID, Upstream
+
+INFORMATIVE = (
+    "SELECT id_pce, journee_gaziere, energie, statut_conso FROM adict.informative_consumption"
+)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def truth(upstream: Upstream, first: date, last: date) -> list[tuple]:
+    rows = expected_informative(upstream.sandbox.portfolio, CLIENT_ID, first, last, paris_today())
+    return sorted(
+        (r["id_pce"], r["journee_gaziere"], float(r["energie"]), r["statut_conso"]) for r in rows
+    )
+
+
+def landed(upstream: Upstream) -> list[tuple]:
+    with duckdb.connect(str(upstream.home / "warehouse.duckdb"), read_only=True) as con:
+        return sorted(con.execute(INFORMATIVE).fetchall())
+
+
+def asked(upstream: Upstream) -> Counter:
+    """(path, window) of every informative call the server answered."""
+    return Counter(
+        (c.path, c.query.get("date_debut"), c.query.get("date_fin"))
+        for c in upstream.calls("donnees_consos_informatives")
+        if c.status == 200
+    )
+
+
+def worker(upstream: Upstream, first: date, last: date) -> subprocess.Popen:
+    spec = {
+        "adict": upstream.resource().model_dump(),
+        "home": str(upstream.home),
+        "first": first.isoformat(),
+        "last": last.isoformat(),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.backfill_worker", json.dumps(spec)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_a_killed_backfill_resumes_without_asking_anything_twice(
+    adict_upstream: Callable[..., Upstream],
+) -> None:
+    upstream = adict_upstream(calls_per_second=4.0, portfolio_size=30)
+    first, last = paris_today() - timedelta(days=120), paris_today() - timedelta(days=10)
+    dg.materialize([access_rights], resources=upstream.resources())
+    process = worker(upstream, first, last)
+    # Kill -9 between two calls: after the 6th answer is stored, before the next is sent
+    # (the one call in flight at a kill is lost with it: no client can store an answer
+    # it never finished reading).
+    raw = upstream.warehouse().raw_zone()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sent = len(upstream.calls("donnees_consos_informatives"))
+        if sent >= 6 and len(raw.answers("adict", "informative_consumption")) == sent:
+            break
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 6 <= len(upstream.calls("donnees_consos_informatives")) < 20
+
+    dg.materialize(
+        [informative_consumption],
+        resources=upstream.resources(),
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+    )
+    assert max(asked(upstream).values()) == 1
+    assert landed(upstream) == truth(upstream, first, last)
+
+
+def test_a_backfill_stops_at_the_daily_budget_and_continues_the_next_day(
+    adict_upstream: Callable[..., Upstream],
+    monkeypatch,
+) -> None:
+    upstream = adict_upstream(calls_per_day=4)
+    # Settled days (months ago): what was answered stays fresh across the day boundary.
+    first, last = paris_today() - timedelta(days=200), paris_today() - timedelta(days=150)
+    dg.materialize([access_rights], resources=upstream.resources())
+    stopped = dg.materialize(
+        [informative_consumption],
+        resources=upstream.resources(),
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+    )
+    assert not stopped.success
+    failure = next(e for e in stopped.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "4 of 4 calls used today; resumes after" in str(failure.event_specific_data)
+    assert sum(asked(upstream).values()) == 3  # the rights took the first of 4 calls
+    assert set(landed(upstream)) < set(truth(upstream, first, last))
+    assert [c.status for c in upstream.calls()].count(429) == 0
+
+    # The next Paris days: our ledger and the server's counter start again each day,
+    # and each run continues where the last one stopped, until the range is complete.
+    real_clock = resources.quota.clock
+    for day in range(1, 10):
+        monkeypatch.setattr(resources.quota, "clock", lambda day=day: real_clock() + day * 86_400)
+        upstream.sandbox.quota.reset()
+        run = dg.materialize(
+            [informative_consumption],
+            resources=upstream.resources(),
+            raise_on_error=False,
+            tags={
+                "dagster/asset_partition_range_start": first.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat(),
+            },
+        )
+        if run.success:
+            break
+    assert run.success and day > 1
+    assert max(asked(upstream).values()) == 1
+    assert [c.status for c in upstream.calls()].count(429) == 0
+    assert landed(upstream) == truth(upstream, first, last)
+
+
+def test_a_backfill_and_a_daily_refresh_share_one_call_per_second(
+    adict_upstream: Callable[..., Upstream],
+) -> None:
+    upstream = adict_upstream(calls_per_second=1.0, portfolio_size=16)
+    today = paris_today()
+    dg.materialize([access_rights], resources=upstream.resources())
+    backfill = worker(upstream, today - timedelta(days=400), today - timedelta(days=30))
+    daily = worker(upstream, today - timedelta(days=3), today - timedelta(days=1))
+    assert backfill.wait(timeout=120) == 0 and daily.wait(timeout=120) == 0
+    calls = upstream.calls("donnees_consos_informatives")
+    assert [c.status for c in calls if c.status != 200] == []
+    arrivals = sorted(c.time for c in upstream.calls())
+    assert min(b - a for a, b in itertools.pairwise(arrivals)) > 0.95
