@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 FETCHED_AT = Column("fetched_at", ("fetched_at",), Kind.TIMESTAMP)
 DATA_FILE = "data.parquet"
-ORPHAN_AGE_SECONDS = 86_400  # no landing takes a day: older staging is a dead run's
+ORPHAN_AGE_SECONDS = 86_400
+FLUSH_ROWS = 500_000  # staged rows held in memory before they are written as pieces  # no landing takes a day: older staging is a dead run's
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ class Landing:
     pieces: dict[str, list[Path]] = field(default_factory=lambda: defaultdict(list))
     replaced: dict[str, list[Replacement]] = field(default_factory=lambda: defaultdict(list))
     dropped: set[str] = field(default_factory=set)
+    buffered: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
+    buffered_rows: int = 0
     rows_by_partition: dict[str, int] = field(default_factory=dict)
 
     def replace_partition(self, key: str) -> None:
@@ -138,16 +141,26 @@ class Landing:
             self.replaced[key].append(Replacement(id_pce, first_day, last_day))
 
     def add(self, table: pa.Table, keys: Sequence[str]) -> None:
-        """Stage rows; `keys` gives each row's partition."""
+        """Stage rows; `keys` gives each row's partition. Rows wait in memory and go to
+        disk in large pieces (small Parquet files cost more to write than to fill)."""
         column = pa.array(keys, type=pa.string())
         for key in sorted(set(keys)):
-            rows = table.filter(pc.equal(column, key))
+            self.buffered[key].append(table.filter(pc.equal(column, key)))
+        self.buffered_rows += len(keys)
+        if self.buffered_rows >= FLUSH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        for key, tables in self.buffered.items():
             piece = self.staging / key / f"{len(self.pieces[key]):06d}.parquet"
             piece.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(rows, piece)
+            pq.write_table(pa.concat_tables(tables), piece)
             self.pieces[key].append(piece)
+        self.buffered.clear()
+        self.buffered_rows = 0
 
     def commit(self) -> None:
+        self._flush()
         touched = sorted(set(self.pieces) | set(self.replaced) | self.dropped)
         with self.store._locked():
             for key in touched:
