@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 FETCHED_AT = Column("fetched_at", ("fetched_at",), Kind.TIMESTAMP)
 DATA_FILE = "data.parquet"
-ORPHAN_AGE_SECONDS = 86_400
-FLUSH_ROWS = 500_000  # staged rows held in memory before they are written as pieces  # no landing takes a day: older staging is a dead run's
+ORPHAN_AGE_SECONDS = 86_400  # no landing takes a day: older staging is a dead run's
+FLUSH_ROWS = 500_000  # staged rows held in memory before they are written as pieces
 
 
 @dataclass(frozen=True)
