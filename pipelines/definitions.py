@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.adict import ADICT_ASSETS
+from pipelines.schedules import JOBS, SCHEDULES
 from pipelines.settings import gazoduc_home, keep_personal_data, setting
 from resources.adict import AdictResource
 from warehouse.resource import WarehouseResource
@@ -29,5 +30,7 @@ def warehouse_resource() -> WarehouseResource:
 
 defs = dg.Definitions(
     assets=ADICT_ASSETS,
+    jobs=JOBS,
+    schedules=SCHEDULES,
     resources={"adict": adict_resource(), "warehouse": warehouse_resource()},
 )

@@ -135,18 +135,19 @@ class QuotaLedger:
             con.execute("BEGIN IMMEDIATE")
             now = clock()  # read inside the lock: a slow lock wait must not date the slot
             try:
-                (last,) = con.execute(
-                    "SELECT max(at) FROM slots WHERE api = ? AND client = ?",
-                    (self.api, self.client),
-                ).fetchone()
-                if last is not None and now < last + self.limits.spacing_seconds:
-                    return last + self.limits.spacing_seconds - now
+                # The budget first: a spent day fails at once rather than after a wait.
                 day = paris_day(now).isoformat()
                 used = self._used(con, day)
                 if used >= self.limits.calls_per_day:
                     raise QuotaExhausted(
                         self.api, used, self.limits.calls_per_day, next_paris_midnight(now)
                     )
+                (last,) = con.execute(
+                    "SELECT max(at) FROM slots WHERE api = ? AND client = ?",
+                    (self.api, self.client),
+                ).fetchone()
+                if last is not None and now < last + self.limits.spacing_seconds:
+                    return last + self.limits.spacing_seconds - now
                 con.execute(
                     "INSERT INTO slots (api, client, day, at) VALUES (?, ?, ?, ?)",
                     (self.api, self.client, day, now),

@@ -1,6 +1,10 @@
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
 import dagster as dg
 
 from pipelines.definitions import defs
+from pipelines.schedules import informative_refresh_window, published_refresh_months
 
 
 def test_definitions_load_with_every_adict_asset() -> None:
@@ -30,3 +34,28 @@ def test_gas_day_partitions_close_at_six_in_paris() -> None:
         "2026-03-28T06:00:00+01:00",
         "2026-03-29T06:00:00+02:00",
     )
+
+
+def test_schedules_follow_grdfs_calendar_in_paris() -> None:
+    cron = {s.name: (s.cron_schedule, s.execution_timezone) for s in defs.schedules}
+    assert cron == {
+        "adict_rights_daily": ("30 6 * * *", "Europe/Paris"),
+        "adict_informative_daily": ("30 15 * * *", "Europe/Paris"),
+        "adict_published_monthly": ("0 7 10 * *", "Europe/Paris"),
+        "adict_documents_monthly": ("0 9 10 * *", "Europe/Paris"),
+    }
+
+
+def test_the_daily_informative_run_re_reads_from_the_previous_month() -> None:
+    schedule = next(s for s in defs.schedules if s.name == "adict_informative_daily")
+    tick = datetime(2026, 11, 23, 15, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-10-01"
+    assert request.tags["dagster/asset_partition_range_end"] == "2026-11-22"
+
+
+def test_the_monthly_published_run_re_reads_three_months() -> None:
+    assert published_refresh_months(date(2026, 1, 10)) == ("2025-10-01", "2025-12-01")
+    assert informative_refresh_window(date(2026, 3, 1)) == (date(2026, 2, 1), date(2026, 2, 28))

@@ -1,10 +1,13 @@
 import itertools
 import multiprocessing
 import sqlite3
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+import resources.quota
 from resources.quota import QuotaExhausted, QuotaLedger, QuotaLimits, usage_by_client
 
 
@@ -55,3 +58,17 @@ def test_clients_have_separate_budgets(tmp_path: Path) -> None:
     a.acquire()
     b.acquire()
     assert a.remaining_today() == b.remaining_today() == 0
+
+
+def test_the_daily_budget_resets_at_paris_midnight_not_utc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    late = datetime(2026, 11, 23, 23, 59, 59, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
+    monkeypatch.setattr(resources.quota, "clock", lambda: late)
+    ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1000, 1))
+    ledger.acquire()
+    with pytest.raises(QuotaExhausted, match="resumes after 2026-11-24 00:00"):
+        ledger.acquire()
+    monkeypatch.setattr(resources.quota, "clock", lambda: late + 2)  # 00:00:01 in Paris
+    ledger.acquire()
+    assert ledger.used_today() == 1
