@@ -69,63 +69,50 @@ def access_rights(adict: AdictResource, warehouse: WarehouseResource) -> dg.Mate
         return _result(client, built, {"malformed_pce_ids": len(listing.malformed_ids)})
 
 
-@dg.asset(
-    **_COMMON,
-    **_RANGE,
-    partitions_def=gas_days,
-    description="Informative (daily) consumption per PCE and gas day.",
+def _windowed_asset(
+    spec: TableSpec, partitions_def: dg.PartitionsDefinition, description: str
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=spec.name, **_COMMON, **_RANGE, partitions_def=partitions_def, description=description
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        return _land_windows(context, adict, warehouse, spec)
+
+    return _asset
+
+
+def _snapshot_asset(spec: TableSpec, description: str) -> dg.AssetsDefinition:
+    @dg.asset(name=spec.name, **_COMMON, **_AFTER_RIGHTS, description=description)
+    def _asset(
+        context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        return _land_documents(context, adict, warehouse, spec)
+
+    return _asset
+
+
+informative_consumption = _windowed_asset(
+    INFORMATIVE_CONSUMPTION, gas_days, "Informative (daily) consumption per PCE and gas day."
 )
-def informative_consumption(
-    context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    return _land_windows(context, adict, warehouse, INFORMATIVE_CONSUMPTION)
-
-
-@dg.asset(
-    **_COMMON,
-    **_RANGE,
-    partitions_def=months,
-    description="Published (billing) consumption, by month of the period's last gas day.",
+published_consumption = _windowed_asset(
+    PUBLISHED_CONSUMPTION,
+    months,
+    "Published (billing) consumption, by month of the period's last gas day.",
 )
-def published_consumption(
-    context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    return _land_windows(context, adict, warehouse, PUBLISHED_CONSUMPTION)
-
-
-@dg.asset(
-    **_COMMON,
-    **_RANGE,
-    partitions_def=months,
-    description="Published biomethane injection, by month of the period's last gas day.",
+published_injection = _windowed_asset(
+    PUBLISHED_INJECTION,
+    months,
+    "Published biomethane injection, by month of the period's last gas day.",
 )
-def published_injection(
-    context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    return _land_windows(context, adict, warehouse, PUBLISHED_INJECTION)
-
-
-@dg.asset(
-    **_COMMON,
-    **_AFTER_RIGHTS,
-    description="Contractual data (CAR, CJA, profile, tariff, commissioning): monthly snapshot.",
+contractual_data = _snapshot_asset(
+    CONTRACTUAL_DATA,
+    "Contractual data (CAR, CJA, profile, tariff, commissioning): monthly snapshot.",
 )
-def contractual_data(
-    context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    return _land_documents(context, adict, warehouse, CONTRACTUAL_DATA)
-
-
-@dg.asset(
-    **_COMMON,
-    **_AFTER_RIGHTS,
-    description="Technical data (meter address, frequency, PITD): monthly snapshot.",
+technical_data = _snapshot_asset(
+    TECHNICAL_DATA, "Technical data (meter address, frequency, PITD): monthly snapshot."
 )
-def technical_data(
-    context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    return _land_documents(context, adict, warehouse, TECHNICAL_DATA)
-
 
 ADICT_ASSETS = [
     access_rights,

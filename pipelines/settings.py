@@ -26,7 +26,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "GAZODUC_KEEP_PERSONAL_DATA",
         "0",
-        "1 to land holder names, e-mails and phones of access rights (off by default).",
+        "1 to land holder personal data (names, e-mails, phones, postcodes, street addresses).",
     ),
     Setting("ADICT_BASE_URL", None, "ADICT API root, e.g. https://api.grdf.fr/adict/v2"),
     Setting("ADICT_TOKEN_URL", None, "OAuth2 token URL GRDF sent you (Okta in production)."),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 
 from resources.adict import AdictResource
@@ -52,6 +54,14 @@ class Upstream:
 
     def resources(self) -> dict[str, object]:
         return {"adict": self.resource(), "warehouse": self.warehouse()}
+
+    def materialize_range(self, asset: Any, first: date, last: date, **kw: Any) -> Any:
+        """A partition-range run, as a single-run backfill from the UI launches it."""
+        tags = {
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        }
+        return dg.materialize([asset], resources=self.resources(), tags=tags, **kw)
 
     def calls(self, path_part: str = "") -> list[Any]:
         return [c for c in self.sandbox.quota.calls() if path_part in c.path]

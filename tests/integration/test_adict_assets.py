@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -17,24 +17,6 @@ from sandbox.adict_data import DataType, eligible_pces, expected_informative
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, Upstream
 
 PERIMETER_CLIPPED = 5  # perim_donnees_conso_debut = today - 20 days
-
-
-def range_tags(first: date, last: date) -> dict[str, str]:
-    return {
-        "dagster/asset_partition_range_start": first.isoformat(),
-        "dagster/asset_partition_range_end": last.isoformat(),
-    }
-
-
-def materialize_informative(
-    upstream: Upstream, first: date, last: date, **kw: object
-) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [informative_consumption],
-        resources=upstream.resources(),
-        tags=range_tags(first, last),
-        **kw,
-    )  # type: ignore[arg-type]
 
 
 def query(home: Path, sql: str) -> list[tuple]:
@@ -54,7 +36,7 @@ def test_an_informative_range_lands_exactly_the_sandbox_truth(
     today = paris_today()
     first, last = today - timedelta(days=30), today - timedelta(days=10)
     dg.materialize([access_rights], resources=upstream.resources())
-    result = materialize_informative(upstream, first, last)
+    result = upstream.materialize_range(informative_consumption, first, last)
 
     truth = expected_informative(upstream.sandbox.portfolio, CLIENT_ID, first, last, today)
     landed = query(upstream.home, INFORMATIVE)
@@ -89,10 +71,12 @@ def test_re_running_a_range_leaves_the_data_identical(
     first, last = today - timedelta(days=15), today - timedelta(days=10)
     dg.materialize([access_rights], resources=upstream.resources())
     every_column = "SELECT * EXCLUDE (fetched_at) FROM adict.informative_consumption ORDER BY ALL"
-    materialize_informative(upstream, first, last)
+    upstream.materialize_range(informative_consumption, first, last)
     before = query(upstream.home, every_column)
-    materialize_informative(upstream, first + timedelta(days=2), last)  # overlapping re-run
-    materialize_informative(upstream, first, last)
+    upstream.materialize_range(
+        informative_consumption, first + timedelta(days=2), last
+    )  # overlapping re-run
+    upstream.materialize_range(informative_consumption, first, last)
     assert query(upstream.home, every_column) == before
     assert len(before) > 0
 
@@ -105,7 +89,7 @@ def test_a_pce_that_keeps_failing_is_reported_and_only_it_is_asked_again(
     first, last = today - timedelta(days=30), today - timedelta(days=10)
     dg.materialize([access_rights], resources=upstream.resources())
     upstream.sandbox.faults.update({"cut_next": 5})  # every attempt of the first call is cut
-    failed = materialize_informative(upstream, first, last, raise_on_error=False)
+    failed = upstream.materialize_range(informative_consumption, first, last, raise_on_error=False)
     assert not failed.success
     calls_before = len(upstream.calls("donnees_consos_informatives"))
     truth = expected_informative(upstream.sandbox.portfolio, CLIENT_ID, first, last, today)
@@ -113,7 +97,9 @@ def test_a_pce_that_keeps_failing_is_reported_and_only_it_is_asked_again(
     landed = query(upstream.home, INFORMATIVE)
     assert {r[0] for r in landed} == {r["id_pce"] for r in truth} - {first_pce}
 
-    materialize_informative(upstream, first, last)  # asks again for the failed PCE only
+    upstream.materialize_range(
+        informative_consumption, first, last
+    )  # asks again for the failed PCE only
     calls = upstream.calls("donnees_consos_informatives")[calls_before:]
     assert [c.path.split("/")[-2] for c in calls] == [first_pce]
     assert sorted(query(upstream.home, INFORMATIVE)) == sorted(
@@ -126,7 +112,7 @@ def test_a_refusal_keeps_the_rows_landed_before(adict_upstream: Callable[..., Up
     today = paris_today()
     first, last = today - timedelta(days=15), today - timedelta(days=10)
     dg.materialize([access_rights], resources=upstream.resources())
-    materialize_informative(upstream, first, last)
+    upstream.materialize_range(informative_consumption, first, last)
     before = query(upstream.home, INFORMATIVE)
     # Tomorrow, every right is refused (revoked after the rights snapshot, say).
     raw = upstream.warehouse().raw_zone()

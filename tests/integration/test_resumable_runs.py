@@ -85,14 +85,7 @@ def test_a_killed_backfill_resumes_without_asking_anything_twice(
     process.wait()
     assert 6 <= len(upstream.calls("donnees_consos_informatives")) < 20
 
-    dg.materialize(
-        [informative_consumption],
-        resources=upstream.resources(),
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        },
-    )
+    upstream.materialize_range(informative_consumption, first, last)
     assert max(asked(upstream).values()) == 1
     assert landed(upstream) == truth(upstream, first, last)
 
@@ -105,15 +98,7 @@ def test_a_backfill_stops_at_the_daily_budget_and_continues_the_next_day(
     # Settled days (months ago): what was answered stays fresh across the day boundary.
     first, last = paris_today() - timedelta(days=200), paris_today() - timedelta(days=150)
     dg.materialize([access_rights], resources=upstream.resources())
-    stopped = dg.materialize(
-        [informative_consumption],
-        resources=upstream.resources(),
-        raise_on_error=False,
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        },
-    )
+    stopped = upstream.materialize_range(informative_consumption, first, last, raise_on_error=False)
     assert not stopped.success
     failure = next(e for e in stopped.all_events if e.event_type_value == "STEP_FAILURE")
     assert "4 of 4 calls used today; resumes after" in str(failure.event_specific_data)
@@ -127,15 +112,7 @@ def test_a_backfill_stops_at_the_daily_budget_and_continues_the_next_day(
     for day in range(1, 10):
         monkeypatch.setattr(resources.quota, "clock", lambda day=day: real_clock() + day * 86_400)
         upstream.sandbox.quota.reset()
-        run = dg.materialize(
-            [informative_consumption],
-            resources=upstream.resources(),
-            raise_on_error=False,
-            tags={
-                "dagster/asset_partition_range_start": first.isoformat(),
-                "dagster/asset_partition_range_end": last.isoformat(),
-            },
-        )
+        run = upstream.materialize_range(informative_consumption, first, last, raise_on_error=False)
         if run.success:
             break
     assert run.success and day > 1
