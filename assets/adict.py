@@ -177,7 +177,9 @@ def _land_documents(
         answers = [
             a for a in raw.answers(API, spec.name, None, month_start, today) if a.id_pce in opened
         ]
-        built = build_snapshot(warehouse.store(spec), raw, answers, month_key(today), False)
+        built = build_snapshot(
+            warehouse.store(spec), raw, answers, month_key(today), warehouse.keep_personal_data
+        )
         return _finish(
             client,
             warehouse,

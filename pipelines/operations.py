@@ -10,13 +10,22 @@ from datetime import date
 
 from pipelines.partitions import PARIS, month_key, paris_today
 from pipelines.planner import (
-    is_fresh,
     plan_calls,
     right_from_record,
+    settled_part,
     split_window,
     subtract_answered,
+    window_minus,
 )
-from resources.adict import API, ENDPOINTS, PARTIAL, quota_tier
+from resources.adict import (
+    API,
+    ENDPOINTS,
+    PARTIAL,
+    BlockKind,
+    RawAnswer,
+    outcome_from_answer,
+    quota_tier,
+)
 from warehouse.adict import TABLES
 from warehouse.build import BuildResult, build_snapshot, build_windows
 from warehouse.raw import Answer, RawZone
@@ -112,9 +121,25 @@ def fresh_windows(
     windows: dict[str, list[tuple[date, date]]] = defaultdict(list)
     for answer in raw.answers(API, dataset, None, first, last):
         fetched_on = answer.fetched_at.astimezone(PARIS).date()
-        if answer.outcome != PARTIAL and is_fresh(dataset, answer.last_day, fetched_on, today):
-            windows[answer.id_pce].append((answer.first_day, answer.last_day))
+        if answer.outcome == BlockKind.NOT_ALLOWED:
+            if fetched_on == today:  # a refusal stands for the day: a right can be fixed
+                windows[answer.id_pce].append((answer.first_day, answer.last_day))
+            continue
+        for served in served_windows(raw, answer):
+            if standing := settled_part(dataset, served, fetched_on, today):
+                windows[answer.id_pce].append(standing)
     return dict(windows)
+
+
+def served_windows(raw: RawZone, answer: Answer) -> list[tuple[date, date]]:
+    """The gas days an answer really served: its window, minus blocks GRDF failed."""
+    served = [(answer.first_day, answer.last_day)]
+    if answer.outcome != PARTIAL:
+        return served
+    stored = RawAnswer(answer.first_day, answer.last_day, raw.read(answer))
+    for gap in outcome_from_answer(answer.dataset, answer.id_pce, stored).unserved_periods:
+        served = [piece for span in served for piece in window_minus(span, gap)]
+    return served
 
 
 def reparse(warehouse: WarehouseResource, dataset: str) -> tuple[BuildResult, float]:

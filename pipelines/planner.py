@@ -203,17 +203,30 @@ def is_fresh(dataset: str, last_day: date, fetched_on: date, today: date) -> boo
     return fetched_on == today or last_day < settled_before(dataset, fetched_on)
 
 
+def settled_part(
+    dataset: str, window: tuple[date, date], fetched_on: date, today: date
+) -> tuple[date, date] | None:
+    """The part of an answered window that still stands today: all of it if fetched
+    today, else the days that were settled when it was fetched (the rest is re-read)."""
+    if fetched_on == today:
+        return window
+    end = min(window[1], settled_before(dataset, fetched_on) - timedelta(days=1))
+    return (window[0], end) if window[0] <= end else None
+
+
 def subtract_answered(
     calls: Iterable[PlannedCall], answered: Mapping[str, list[tuple[date, date]]]
 ) -> list[PlannedCall]:
-    """The parts of the planned calls that no fresh answer covers yet."""
+    """The parts of the planned calls that no fresh answer covers yet: PCEs never answered
+    first, so a backfill spread over several days' budgets reaches every PCE before it
+    re-reads the recent, restatable days of those it already has."""
     remaining = []
     for call in calls:
         gaps = [(call.first_day, call.last_day)]
         for start, end in merge_windows(answered.get(call.id_pce, [])):
             gaps = [piece for gap in gaps for piece in window_minus(gap, (start, end))]
         remaining += [PlannedCall(call.dataset, call.id_pce, a, b) for a, b in gaps]
-    return remaining
+    return sorted(remaining, key=lambda c: c.id_pce in answered)
 
 
 def window_minus(window: tuple[date, date], cut: tuple[date, date]) -> list[tuple[date, date]]:

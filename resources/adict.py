@@ -169,18 +169,22 @@ class CallOutcome:
 
     @property
     def failed_periods(self) -> list[tuple[date, date]]:
-        """Gas days of blocks GRDF failed to serve even after retries: not landed, and
-        their old rows are kept."""
-        return [
-            (s.period[0], s.period[1] - timedelta(days=1))
-            for s in self.statuses
-            if s.kind is BlockKind.RETRY and s.period
-        ]
+        """Gas days of blocks GRDF failed to serve even after retries."""
+        return self._periods({BlockKind.RETRY})
+
+    @property
+    def unserved_periods(self) -> list[tuple[date, date]]:
+        """Gas days this outcome says nothing about (failed or refused blocks): not landed,
+        and the rows landed before on those days are kept."""
+        return self._periods({BlockKind.RETRY, BlockKind.NOT_ALLOWED})
 
     @property
     def reason(self) -> str | None:
         """Why a call gave no data (the first non-data message), for the outcome log."""
         return None if self.blocks or not self.statuses else self.statuses[0].message
+
+    def _periods(self, kinds: set[BlockKind]) -> list[tuple[date, date]]:
+        return [days for s in self.statuses if s.kind in kinds and (days := _days_of(s))]
 
 
 @dataclass
@@ -214,30 +218,34 @@ class AdictClient:
         return rights_from_answer(RawAnswer(today, today, body))
 
     def window(self, dataset: str, id_pce: str, first_day: date, last_day: date) -> CallOutcome:
-        """Consumption or injection of one PCE for gas days [first_day, last_day]."""
+        """Consumption or injection of one PCE for gas days [first_day, last_day].
+
+        A block GRDF failed to serve ("retry the call on the period mentioned above") is
+        asked again for its own period, up to BLOCK_RETRIES times; one still failing is
+        left in the outcome's statuses, so its days are neither landed nor cleared.
+        """
         _check_pce_id(id_pce)
         outcome = self._ask(dataset, id_pce, first_day, last_day)
         for _ in range(self.BLOCK_RETRIES):
-            failed = [s for s in outcome.statuses if s.kind is BlockKind.RETRY]
+            failed = _failed_blocks(outcome, first_day, last_day)
             if not failed:
                 break
             outcome.statuses = [s for s in outcome.statuses if s.kind is not BlockKind.RETRY]
-            for status in failed:
-                # GRDF: "retry the call on the period mentioned above" (the block's periode,
-                # whose date_fin is the day after the failed one).
-                start, stop = status.period or (first_day, last_day + timedelta(days=1))
-                log.warning("PCE %s: block %s failed upstream; asking again", id_pce, start)
+            for status, (start, end) in failed:
+                log.warning(
+                    "PCE %s: block %s..%s failed upstream; asking again", id_pce, start, end
+                )
                 try:
-                    again = self._ask(
-                        dataset,
-                        id_pce,
-                        max(start, first_day),
-                        min(stop - timedelta(days=1), last_day),
-                    )
+                    again = self._ask(dataset, id_pce, start, end)
                 except QuotaExhausted as exc:
                     outcome.statuses.append(status)  # still failed: kept as a gap
                     outcome.stopped = exc  # the caller stores what came, then stops
                     return outcome
+                except (UpstreamError, MalformedStreamError) as exc:
+                    # The first answer is paid for and good but for this block: keep it.
+                    log.error("PCE %s: asking again for %s failed: %s", id_pce, start, exc)
+                    outcome.statuses.append(status)
+                    continue
                 outcome.blocks += again.blocks  # a day twice: the newer answer wins at landing
                 outcome.statuses += again.statuses
                 outcome.answers += again.answers
@@ -268,7 +276,8 @@ def outcome_from_answer(dataset: str, id_pce: str, answer: RawAnswer) -> CallOut
     else:
         blocks = [parse_document(answer.body, dataset)]
     outcome = _outcome(id_pce, blocks)
-    kind = PARTIAL if outcome.failed_periods else str(outcome.kind)
+    partial = outcome.unserved_periods and outcome.kind in (BlockKind.DATA, BlockKind.RETRY)
+    kind = PARTIAL if partial else str(outcome.kind)
     outcome.answers.append(replace(answer, kind=kind, records=len(outcome.blocks)))
     return outcome
 
@@ -280,6 +289,30 @@ def rights_from_answer(answer: RawAnswer) -> RightsListing:
     if malformed:
         log.warning("skipped %d access rights with a malformed PCE id", len(malformed))
     return RightsListing(good, malformed, replace(answer, kind=BlockKind.DATA, records=len(good)))
+
+
+def _failed_blocks(
+    outcome: CallOutcome, first_day: date, last_day: date
+) -> list[tuple[BlockStatus, tuple[date, date]]]:
+    """Failed blocks within [first_day, last_day], with the gas days to ask again. A block
+    outside it (the day after, since date_fin is sent as last + 1) is not ours to retry."""
+    failed = []
+    for status in outcome.statuses:
+        if status.kind is not BlockKind.RETRY:
+            continue
+        start, end = _days_of(status) or (first_day, last_day)
+        start, end = max(start, first_day), min(end, last_day)
+        if start <= end:
+            failed.append((status, (start, end)))
+    return failed
+
+
+def _days_of(status: BlockStatus) -> tuple[date, date] | None:
+    """The gas days of a block's `periode` (its date_fin is the day after the last)."""
+    if status.period is None:
+        return None
+    start, stop = status.period
+    return start, max(start, stop - timedelta(days=1))
 
 
 def _check_pce_id(id_pce: str) -> None:

@@ -74,6 +74,7 @@ PUBLISHED_CONSUMPTION = TableSpec(
     (*_flow("consommation", "consommation", "conso"), *_BORDEREAU),
     partition_key="month",
     key=("id_pce", "date_debut_consommation", "date_fin_consommation"),
+    day_sql=_last_gas_day_sql("date_fin_consommation"),
 )
 PUBLISHED_INJECTION = TableSpec(
     "adict",
@@ -81,6 +82,7 @@ PUBLISHED_INJECTION = TableSpec(
     (*_flow("injection", "injection", "injection"), *_BORDEREAU),
     partition_key="month",
     key=("id_pce", "date_debut_injection", "date_fin_injection"),
+    day_sql=_last_gas_day_sql("date_fin_injection"),
 )
 
 ACCESS_RIGHTS = TableSpec(

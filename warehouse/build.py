@@ -70,7 +70,7 @@ def _stage_answer(
         return 0
     outcome = outcome_from_answer(answer.dataset, answer.id_pce, _stored(raw, answer))
     served = [(lower, upper)]
-    for gap in outcome.failed_periods:
+    for gap in outcome.unserved_periods:
         served = [piece for span in served for piece in window_minus(span, gap)]
     spec = landing.store.spec
     table = spec.to_arrow(outcome.blocks, answer.fetched_at)
@@ -83,7 +83,7 @@ def _stage_answer(
         [month_key(d) for d, k in zip(days, keep, strict=True) if k and d is not None],
     )
     for start, end in served:
-        landing.replace(answer.id_pce, start, end)
+        landing.replace(answer.id_pce, start, end, answer.fetched_at)
     covered.extend(served)
     return sum(keep)
 
@@ -111,7 +111,7 @@ def build_snapshot(
             if spec.name == "access_rights":
                 landing.replace_partition(snapshot)
             else:
-                landing.replace(answer.id_pce, date.min, date.max)
+                landing.replace(answer.id_pce, date.min, date.max, answer.fetched_at)
             rows += table.num_rows
     return BuildResult(rows, len(newest), len(landing.rows_by_partition))
 

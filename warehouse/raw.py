@@ -88,7 +88,9 @@ class RawZone:
         tmp = target.with_suffix(".tmp")
         with pa.CompressedOutputStream(str(tmp), "zstd") as out:
             out.write(body)
+        _fsync(tmp)  # on disk before the manifest says so: a power cut loses no answer
         os.replace(tmp, target)
+        _fsync(target.parent)
         answer = Answer(
             api,
             dataset,
@@ -146,6 +148,14 @@ class RawZone:
         with self._connection() as con:
             rows = con.execute(query + " ORDER BY fetched_at", params).fetchall()
         return [_answer(row) for row in rows]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _answer(row: tuple) -> Answer:

@@ -61,11 +61,13 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class Replacement:
-    """A PCE's rows on [first_day, last_day] that a run re-fetched: old ones go."""
+    """A PCE's rows on [first_day, last_day] that a run re-fetched: old ones go, unless
+    they come from a newer answer than `fetched_at` (another run landed it meanwhile)."""
 
     id_pce: str
     first_day: date
     last_day: date
+    fetched_at: datetime | None = None  # None: whatever their age
 
 
 class PartitionStore:
@@ -135,10 +137,12 @@ class Landing:
         """Declare that this run's rows are the whole partition (a snapshot)."""
         self.dropped.add(key)
 
-    def replace(self, id_pce: str, first_day: date, last_day: date) -> None:
+    def replace(
+        self, id_pce: str, first_day: date, last_day: date, fetched_at: datetime | None = None
+    ) -> None:
         """Declare that this run re-fetched the PCE's rows on [first_day, last_day]."""
         for key in self.partitions_of(first_day, last_day):
-            self.replaced[key].append(Replacement(id_pce, first_day, last_day))
+            self.replaced[key].append(Replacement(id_pce, first_day, last_day, fetched_at))
 
     def add(self, table: pa.Table, keys: Sequence[str]) -> None:
         """Stage rows; `keys` gives each row's partition. Rows wait in memory and go to
@@ -182,6 +186,8 @@ class Landing:
                 files = ", ".join(_sql_str(p) for p in self.pieces[key])
                 sources.append(f"SELECT * FROM read_parquet([{files}], union_by_name = true)")
             if not sources:
+                if key in self.dropped:  # a snapshot with nothing in it any more
+                    target.unlink(missing_ok=True)
                 return 0
             keys = ", ".join(spec.key)
             self.staging.mkdir(parents=True, exist_ok=True)
@@ -205,14 +211,18 @@ def _sweep_orphans(staging_root: Path) -> None:
         return
     cutoff = time.time() - ORPHAN_AGE_SECONDS
     for stale in staging_root.iterdir():
-        if stale.stat().st_mtime < cutoff:
-            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            if stale.stat().st_mtime < cutoff:
+                shutil.rmtree(stale, ignore_errors=True)
+        except FileNotFoundError:  # its run finished meanwhile
+            continue
 
 
 def _match_old(spec: TableSpec) -> str:
+    match = "r.id_pce = old.id_pce AND (r.fetched_at IS NULL OR old.fetched_at <= r.fetched_at)"
     if spec.day_sql is None:
-        return "r.id_pce = old.id_pce"
-    return f"r.id_pce = old.id_pce AND ({spec.day_sql}) BETWEEN r.first_day AND r.last_day"
+        return match
+    return f"{match} AND ({spec.day_sql}) BETWEEN r.first_day AND r.last_day"
 
 
 def _replacements_table(replacements: list[Replacement]) -> pa.Table:
@@ -221,6 +231,9 @@ def _replacements_table(replacements: list[Replacement]) -> pa.Table:
             "id_pce": pa.array([r.id_pce for r in replacements], pa.string()),
             "first_day": pa.array([r.first_day for r in replacements], pa.date32()),
             "last_day": pa.array([r.last_day for r in replacements], pa.date32()),
+            "fetched_at": pa.array(
+                [r.fetched_at for r in replacements], schema_of([FETCHED_AT])[0].type
+            ),
         }
     )
 

@@ -9,12 +9,23 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import orjson
 import pytest
 
 from assets.adict import ADICT_ASSETS, access_rights, informative_consumption
 from pipelines.partitions import paris_today
-from sandbox.adict_data import DataType, eligible_pces, expected_informative
+from resources.adict import RawAnswer, outcome_from_answer
+from sandbox.adict_data import (
+    SUCCESS_TRAILER,
+    DataType,
+    Status,
+    eligible_pces,
+    expected_informative,
+    status_block,
+)
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, Upstream
+from warehouse.adict import INFORMATIVE_CONSUMPTION
+from warehouse.build import build_windows
 
 PERIMETER_CLIPPED = 5  # perim_donnees_conso_debut = today - 20 days
 
@@ -107,23 +118,50 @@ def test_a_pce_that_keeps_failing_is_reported_and_only_it_is_asked_again(
     )
 
 
-def test_a_refusal_keeps_the_rows_landed_before(adict_upstream: Callable[..., Upstream]) -> None:
+def test_refusals_never_delete_rows_landed_before(adict_upstream: Callable[..., Upstream]) -> None:
     upstream = adict_upstream()
     today = paris_today()
     first, last = today - timedelta(days=15), today - timedelta(days=10)
     dg.materialize([access_rights], resources=upstream.resources())
     upstream.materialize_range(informative_consumption, first, last)
     before = query(upstream.home, INFORMATIVE)
-    # Tomorrow, every right is refused (revoked after the rights snapshot, say).
+    meter = upstream.sandbox.portfolio.pces[0].id_pce
+    refused_day = {
+        "valeur": None,
+        "date_debut": str(first),
+        "date_fin": str(first + timedelta(days=1)),
+    }
+    whole = {"valeur": None, "date_debut": str(first), "date_fin": str(last + timedelta(days=1))}
     raw = upstream.warehouse().raw_zone()
-    with raw._connection() as con:
-        con.execute("UPDATE answers SET outcome = 'not_allowed'")
-    from warehouse.adict import INFORMATIVE_CONSUMPTION
-    from warehouse.build import build_windows
-
-    answers = raw.answers("adict", "informative_consumption")
-    build_windows(upstream.warehouse().store(INFORMATIVE_CONSUMPTION), raw, answers, first, last)
-    assert query(upstream.home, INFORMATIVE) == before
+    # Later answers: one refusing the whole window, one serving data but refusing a day.
+    refusal = status_block(meter, DataType.INFORMATIVE, Status.REVOKED_BY_HOLDER, whole)
+    partly = status_block(meter, DataType.INFORMATIVE, Status.REVOKED_BY_HOLDER, refused_day)
+    with upstream.resource().client() as client:
+        served = client.window("informative_consumption", meter, first + timedelta(days=1), last)
+    for blocks in ([refusal], [partly, *served.blocks]):
+        body = b"\n".join(orjson.dumps(b) for b in [*blocks, SUCCESS_TRAILER])
+        outcome = outcome_from_answer(
+            "informative_consumption", meter, RawAnswer(first, last, body)
+        )
+        answer = outcome.answers[0]
+        raw.put(
+            "adict",
+            "informative_consumption",
+            meter,
+            first,
+            last,
+            body,
+            answer.kind,
+            answer.records,
+        )
+        build_windows(
+            upstream.warehouse().store(INFORMATIVE_CONSUMPTION),
+            raw,
+            raw.answers("adict", "informative_consumption"),
+            first,
+            last,
+        )
+        assert query(upstream.home, INFORMATIVE) == before
 
 
 def test_personal_data_stays_out_unless_the_operator_opts_in(
@@ -245,3 +283,37 @@ def test_no_secret_appears_in_logs_events_or_metadata(
     assert not any(
         CLIENT_SECRET.encode() in p.read_bytes() for p in upstream.home.rglob("*") if p.is_file()
     )
+
+
+def test_a_second_run_the_same_day_spends_no_call(adict_upstream: Callable[..., Upstream]) -> None:
+    # The range holds the day whose block GRDF fails once: its retry answer counts too.
+    upstream = adict_upstream()
+    today = paris_today()
+    first, last = today - timedelta(days=7), today - timedelta(days=1)
+    dg.materialize([access_rights], resources=upstream.resources())
+    upstream.materialize_range(informative_consumption, first, last)
+    before = query(upstream.home, INFORMATIVE)
+    upstream.sandbox.reset()  # a new sandbox process: the once-failing block fails again
+    upstream.materialize_range(informative_consumption, first, last)
+    assert upstream.calls("donnees_consos_informatives") == []
+    assert query(upstream.home, INFORMATIVE) == before
+    truth = expected_informative(upstream.sandbox.portfolio, CLIENT_ID, first, last, today)
+    assert len(before) == len(truth)
+
+
+def test_a_failed_block_outside_the_window_is_not_asked_again(
+    adict_upstream: Callable[..., Upstream],
+) -> None:
+    # date_fin is sent as last + 1, so GRDF may answer the day after the window, failed.
+    upstream = adict_upstream()
+    meter = upstream.sandbox.portfolio.pces[11]
+    day = meter.transient_error_day
+    with upstream.resource().client() as client:
+        outcome = client.window(
+            "informative_consumption",
+            meter.id_pce,
+            day - timedelta(days=4),
+            day - timedelta(days=1),
+        )
+    assert len(upstream.calls("donnees_consos_informatives")) == 1
+    assert outcome.kind == "data"
