@@ -10,6 +10,7 @@ from pipelines.planner import (
     parse_flag,
     plan_calls,
     right_from_record,
+    settled_part,
     split_window,
     subtract_answered,
     years_before,
@@ -177,3 +178,41 @@ def test_history_limits_on_leap_days(leap_day: date) -> None:
         (leap_day, date(2027, 2, 27)),
         (date(2027, 2, 28), date(2027, 3, 1)),
     ]
+
+
+def test_pces_never_answered_come_before_re_reads() -> None:
+    calls = plan_calls(
+        "informative_consumption",
+        [right(f"{i:014d}") for i in range(4)],
+        date(2026, 1, 1),
+        TODAY,
+        TODAY,
+    )
+    answered = {"00000000000000": [(date(2026, 1, 1), date(2026, 9, 30))]}
+    remaining = subtract_answered(calls, answered)
+    assert [c.id_pce for c in remaining] == [
+        "00000000000001",
+        "00000000000002",
+        "00000000000003",
+        "00000000000000",
+    ]
+    assert (remaining[-1].first_day, remaining[-1].last_day) == (
+        date(2026, 10, 1),
+        TODAY - timedelta(days=1),
+    )
+
+
+def test_an_older_answer_stands_for_its_settled_days_only() -> None:
+    window = (date(2026, 6, 1), date(2026, 10, 20))
+    fetched = date(2026, 10, 21)
+    assert settled_part("informative_consumption", window, fetched, fetched) == window
+    assert settled_part("informative_consumption", window, fetched, TODAY) == (
+        date(2026, 6, 1),
+        date(2026, 7, 31),
+    )
+    assert (
+        settled_part(
+            "informative_consumption", (date(2026, 9, 1), date(2026, 10, 20)), fetched, TODAY
+        )
+        is None
+    )
