@@ -196,6 +196,7 @@ class FetchReport:
     calls: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # PCE -> why
     stopped: QuotaExhausted | None = None
+    left: int = 0  # calls not made when the budget ran out
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
@@ -237,9 +238,8 @@ def _fetch_all(
             report.stopped = outcome.stopped
             break
     if report.stopped:
-        context.log.warning(
-            f"{report.stopped}: {len(calls) - progress.done:,} calls left for later"
-        )
+        report.left = len(calls) - progress.done
+        context.log.warning(f"{report.stopped}: {report.left:,} calls left for later")
     return report
 
 
@@ -269,7 +269,9 @@ def _finish(
     result = _result(client, built, extra | {"outcomes": dict(report.outcomes)})
     if report.stopped is not None:
         raise dg.Failure(
-            description=str(report.stopped), metadata=result.metadata, allow_retries=False
+            description=f"{report.stopped}: {report.left:,} calls left",
+            metadata=result.metadata,
+            allow_retries=False,
         )
     if report.failed:
         pces = ", ".join(sorted(report.failed)[:10])
