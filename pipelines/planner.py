@@ -197,12 +197,6 @@ def settled_before(dataset: str, fetched_on: date) -> date:
     return date(month_index // 12, month_index % 12 + 1, 1)
 
 
-def is_fresh(dataset: str, last_day: date, fetched_on: date, today: date) -> bool:
-    """May an answer stand in for a call today? Yes if fetched today, or if every day it
-    covers was already settled when it was fetched."""
-    return fetched_on == today or last_day < settled_before(dataset, fetched_on)
-
-
 def settled_part(
     dataset: str, window: tuple[date, date], fetched_on: date, today: date
 ) -> tuple[date, date] | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -413,11 +412,6 @@ def _check_trailer(trailer: Trailer | None, where: str) -> None:
     if _RETRY_MARKER in trailer.message or "réessayer" in trailer.message:
         raise RetryableError(message)
     raise AdictTraitementError(message)
-
-
-def outcome_summary(outcomes: list[CallOutcome]) -> dict[str, int]:
-    """Counts of calls by result, e.g. {"data": 18, "no_data": 3, "not_allowed": 2}."""
-    return dict(Counter(str(outcome.kind) for outcome in outcomes))
 
 
 class AdictResource(dg.ConfigurableResource):

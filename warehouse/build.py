@@ -7,7 +7,6 @@ earlier, interrupted run left. `gazoduc reparse` runs the build alone.
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,8 +19,6 @@ from pipelines.planner import window_minus
 from resources.adict import RawAnswer, outcome_from_answer, rights_from_answer
 from warehouse.raw import Answer, RawZone
 from warehouse.store import Landing, PartitionStore, TableSpec
-
-log = logging.getLogger(__name__)
 
 # Answers that served days (possibly none): their days replace the rows landed before.
 # A refusal (not_allowed) serves nothing and replaces nothing.

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from pipelines.planner import (
     AccessRight,
-    is_fresh,
     parse_flag,
     plan_calls,
     right_from_record,
@@ -160,14 +159,17 @@ def test_answered_windows_are_subtracted_and_the_rest_still_covered(answered: li
     assert set(asked) == every_day - done  # every day not answered, and only those
 
 
-def test_an_answer_is_fresh_the_day_it_was_fetched_or_once_its_days_are_settled() -> None:
+def test_an_answer_stands_the_day_it_was_fetched_or_once_its_days_are_settled() -> None:
     fetched = date(2026, 11, 10)
-    assert is_fresh("informative_consumption", date(2026, 11, 9), fetched, fetched)
-    assert not is_fresh(
-        "informative_consumption", date(2026, 11, 9), fetched, fetched + timedelta(days=1)
-    )
-    assert is_fresh("informative_consumption", date(2026, 8, 31), fetched, date(2026, 12, 1))
-    assert not is_fresh("informative_consumption", date(2026, 9, 1), fetched, date(2026, 12, 1))
+
+    def stands(last_day: date, today: date) -> bool:
+        window = (date(2026, 6, 1), last_day)
+        return settled_part("informative_consumption", window, fetched, today) == window
+
+    assert stands(date(2026, 11, 9), fetched)
+    assert not stands(date(2026, 11, 9), fetched + timedelta(days=1))
+    assert stands(date(2026, 8, 31), date(2026, 12, 1))
+    assert not stands(date(2026, 9, 1), date(2026, 12, 1))
 
 
 @pytest.mark.parametrize("leap_day", [date(2024, 2, 29)])
