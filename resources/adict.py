@@ -213,8 +213,8 @@ class AdictClient:
 
     def access_rights(self, today: date) -> RightsListing:
         """All our rights in one call; rights with a malformed PCE id are set aside."""
-        body = self.caller.call("GET", self._url("access_rights"), _read_stream)
-        return rights_from_answer(RawAnswer(today, today, body))
+        body, records = self.caller.call("GET", self._url("access_rights"), _read_stream)
+        return _rights_listing(RawAnswer(today, today, body), records)
 
     def window(self, dataset: str, id_pce: str, first_day: date, last_day: date) -> CallOutcome:
         """Consumption or injection of one PCE for gas days [first_day, last_day].
@@ -253,16 +253,17 @@ class AdictClient:
     def document(self, dataset: str, id_pce: str, today: date) -> CallOutcome:
         """Contractual or technical data of one PCE (a single JSON document)."""
         _check_pce_id(id_pce)
-        body = self.caller.call("GET", self._url(dataset, id_pce), _read_document)
-        return outcome_from_answer(dataset, id_pce, RawAnswer(today, today, body))
+        body, document = self.caller.call("GET", self._url(dataset, id_pce), _read_document)
+        return _typed_outcome(id_pce, RawAnswer(today, today, body), [document])
 
     def _ask(self, dataset: str, id_pce: str, first_day: date, last_day: date) -> CallOutcome:
         # date_fin = last + 1: whether GRDF reads the bound inclusively or not, the last
         # day is covered; blocks outside [first, last] are dropped at landing.
         end = last_day + timedelta(days=1)
         params = {"date_debut": first_day.isoformat(), "date_fin": end.isoformat()}
-        body = self.caller.call("GET", self._url(dataset, id_pce), _read_stream, params=params)
-        return outcome_from_answer(dataset, id_pce, RawAnswer(first_day, last_day, body))
+        url = self._url(dataset, id_pce)
+        body, blocks = self.caller.call("GET", url, _read_stream, params=params)
+        return _typed_outcome(id_pce, RawAnswer(first_day, last_day, body), blocks)
 
     def _url(self, dataset: str, id_pce: str | None = None) -> str:
         return self.base_url + ENDPOINTS[dataset].path.format(id_pce=id_pce)
@@ -274,6 +275,10 @@ def outcome_from_answer(dataset: str, id_pce: str, answer: RawAnswer) -> CallOut
         blocks = parse_stream(answer.body, dataset)
     else:
         blocks = [parse_document(answer.body, dataset)]
+    return _typed_outcome(id_pce, answer, blocks)
+
+
+def _typed_outcome(id_pce: str, answer: RawAnswer, blocks: list[dict[str, Any]]) -> CallOutcome:
     outcome = _outcome(id_pce, blocks)
     partial = outcome.unserved_periods and outcome.kind in (BlockKind.DATA, BlockKind.RETRY)
     kind = PARTIAL if partial else str(outcome.kind)
@@ -282,7 +287,10 @@ def outcome_from_answer(dataset: str, id_pce: str, answer: RawAnswer) -> CallOut
 
 
 def rights_from_answer(answer: RawAnswer) -> RightsListing:
-    records = parse_stream(answer.body, "access_rights")
+    return _rights_listing(answer, parse_stream(answer.body, "access_rights"))
+
+
+def _rights_listing(answer: RawAnswer, records: list[dict[str, Any]]) -> RightsListing:
     good = [r for r in records if is_valid_pce_id(r.get("id_pce"))]
     malformed = [str(r.get("id_pce")) for r in records if not is_valid_pce_id(r.get("id_pce"))]
     if malformed:
@@ -345,23 +353,21 @@ def _period(block: dict[str, Any]) -> tuple[date, date] | None:
         return None
 
 
-def _read_stream(response: httpx.Response) -> bytes:
-    """The whole NDJSON answer, checked: returned only if the stream ended cleanly.
+def _read_stream(response: httpx.Response) -> tuple[bytes, list[dict[str, Any]]]:
+    """The whole NDJSON answer and its records, returned only if the stream ended cleanly.
 
-    Parsing here (and again from the bytes later) makes a cut stream, a malformed line or
-    a "retry" trailer fail this attempt, so nothing of it is ever stored.
+    Parsing inside the attempt makes a cut stream, a malformed line or a "retry" trailer
+    fail this attempt, so nothing of it is ever stored; the bytes go to the raw zone.
     """
     _raise_for_client_error(response)
     body = response.read()
-    parse_stream(body, response.url.path)
-    return body
+    return body, parse_stream(body, response.url.path)
 
 
-def _read_document(response: httpx.Response) -> bytes:
+def _read_document(response: httpx.Response) -> tuple[bytes, dict[str, Any]]:
     _raise_for_client_error(response)
     body = response.read()
-    parse_document(body, response.url.path)
-    return body
+    return body, parse_document(body, response.url.path)
 
 
 def parse_stream(body: bytes, where: str) -> list[dict[str, Any]]:

@@ -68,22 +68,23 @@ INFORMATIVE_CONSUMPTION = TableSpec(
     key=("id_pce", "journee_gaziere"),
     day_sql="old.journee_gaziere",
 )
-PUBLISHED_CONSUMPTION = TableSpec(
-    "adict",
-    "published_consumption",
-    (*_flow("consommation", "consommation", "conso"), *_BORDEREAU),
-    partition_key="month",
-    key=("id_pce", "date_debut_consommation", "date_fin_consommation"),
-    day_sql=_last_gas_day_sql("date_fin_consommation"),
-)
-PUBLISHED_INJECTION = TableSpec(
-    "adict",
-    "published_injection",
-    (*_flow("injection", "injection", "injection"), *_BORDEREAU),
-    partition_key="month",
-    key=("id_pce", "date_debut_injection", "date_fin_injection"),
-    day_sql=_last_gas_day_sql("date_fin_injection"),
-)
+
+
+def _published(name: str, obj: str, suffix: str) -> TableSpec:
+    """A published table: one row per block, partitioned by the month of its last gas day."""
+    start, end = f"date_debut_{obj}", f"date_fin_{obj}"
+    return TableSpec(
+        "adict",
+        name,
+        (*_flow(obj, obj, suffix), *_BORDEREAU),
+        partition_key="month",
+        key=("id_pce", start, end),
+        day_sql=_last_gas_day_sql(end),
+    )
+
+
+PUBLISHED_CONSUMPTION = _published("published_consumption", "consommation", "conso")
+PUBLISHED_INJECTION = _published("published_injection", "injection", "injection")
 
 ACCESS_RIGHTS = TableSpec(
     "adict",
