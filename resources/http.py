@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -27,6 +27,7 @@ T = TypeVar("T")
 TOKEN_RENEW_MARGIN_SECONDS = 60
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 120
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 class UpstreamError(RuntimeError):
@@ -54,16 +55,18 @@ def timeouts(read_seconds: float = 120.0) -> httpx.Timeout:
 class ClientCredentials:
     """OAuth2 client-credentials flow; the token is cached and renewed before expiry.
 
-    `basic_auth` sends the credentials as HTTP Basic (GRTgaz Ingrid) rather than in the
-    form body (GRDF ADICT).
+    Three ways to prove who we are: the secret in the form body (GRDF ADICT), the secret
+    as HTTP Basic (`basic_auth`, GRTgaz Ingrid), or a signed JWT made fresh for each
+    token request (`assertion`, GRTgaz SFM's certificate flow) with no secret at all.
     """
 
     http: httpx.Client
     token_url: str
     client_id: str
-    client_secret: str = field(repr=False)
+    client_secret: str = field(default="", repr=False)
     scope: str | None = None
     basic_auth: bool = False
+    assertion: Callable[[], str] | None = field(default=None, repr=False)
     _token: str | None = field(default=None, init=False, repr=False)
     _expires_at: float = field(default=0.0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -88,7 +91,13 @@ class ClientCredentials:
         if self.scope:
             form["scope"] = self.scope
         auth = None
-        if self.basic_auth:
+        if self.assertion is not None:
+            form |= {
+                "client_id": self.client_id,
+                "client_assertion_type": JWT_BEARER_ASSERTION,
+                "client_assertion": self.assertion(),
+            }
+        elif self.basic_auth:
             auth = httpx.BasicAuth(self.client_id, self.client_secret)
         else:
             form |= {"client_id": self.client_id, "client_secret": self.client_secret}
@@ -130,9 +139,11 @@ class ApiCaller:
         credentials: ClientCredentials,
         ledger: QuotaLedger,
         max_attempts: int = 5,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.http, self.credentials, self.ledger = http, credentials, ledger
         self.max_attempts = max_attempts
+        self.headers = dict(headers or {})  # sent on every resource call (not to the token URL)
         self.stats = CallStats()
 
     def call(
@@ -194,7 +205,7 @@ class ApiCaller:
     @contextmanager
     def _send(self, method: str, url: str, **kwargs: object) -> Iterator[httpx.Response]:
         # The token first: a slow token endpoint must not eat into the slot's spacing.
-        headers = {"Authorization": f"Bearer {self.credentials.token()}"}
+        headers = self.headers | {"Authorization": f"Bearer {self.credentials.token()}"}
         self.ledger.acquire()
         self.stats.sent += 1
         with self.http.stream(method, url, headers=headers, **kwargs) as response:  # type: ignore[arg-type]

@@ -44,9 +44,12 @@ class TableSpec:
     columns: tuple[Column, ...]
     partition_key: str  # the hive key: month, snapshot_date, snapshot_month
     key: tuple[str, ...]  # one row per key in a partition
-    # SQL giving a row's gas day: rows re-fetched for a PCE replace its old rows on
-    # those days only. None: the PCE's rows of the whole partition (snapshots).
+    # SQL giving a row's gas day: rows re-fetched for a scope replace its old rows on
+    # those days only. None: the scope's rows of the whole partition (snapshots).
     day_sql: str | None = None
+    # What one call answers for: a PCE (ADICT), a site (SFM). None: every row of the
+    # days re-fetched (Ingrid answers for the whole contract).
+    scope_column: str | None = "id_pce"
 
     def landed_columns(self, keep_personal: bool) -> list[Column]:
         return [c for c in self.columns if keep_personal or not c.personal] + [FETCHED_AT]
@@ -61,10 +64,10 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class Replacement:
-    """A PCE's rows on [first_day, last_day] that a run re-fetched: old ones go, unless
+    """A scope's rows on [first_day, last_day] that a run re-fetched: old ones go, unless
     they come from a newer answer than `fetched_at` (another run landed it meanwhile)."""
 
-    id_pce: str
+    scope: str | None
     first_day: date
     last_day: date
     fetched_at: datetime | None = None  # None: whatever their age
@@ -138,11 +141,16 @@ class Landing:
         self.dropped.add(key)
 
     def replace(
-        self, id_pce: str, first_day: date, last_day: date, fetched_at: datetime | None = None
+        self,
+        scope: str | None,
+        first_day: date,
+        last_day: date,
+        fetched_at: datetime | None = None,
     ) -> None:
-        """Declare that this run re-fetched the PCE's rows on [first_day, last_day]."""
+        """Declare that this run re-fetched the scope's rows (a PCE's, a site's; None: all
+        rows) on [first_day, last_day]."""
         for key in self.partitions_of(first_day, last_day):
-            self.replaced[key].append(Replacement(id_pce, first_day, last_day, fetched_at))
+            self.replaced[key].append(Replacement(scope, first_day, last_day, fetched_at))
 
     def add(self, table: pa.Table, keys: Sequence[str]) -> None:
         """Stage rows; `keys` gives each row's partition. Rows wait in memory and go to
@@ -219,7 +227,9 @@ def _sweep_orphans(staging_root: Path) -> None:
 
 
 def _match_old(spec: TableSpec) -> str:
-    match = "r.id_pce = old.id_pce AND (r.fetched_at IS NULL OR old.fetched_at <= r.fetched_at)"
+    match = "(r.fetched_at IS NULL OR old.fetched_at <= r.fetched_at)"
+    if spec.scope_column is not None:
+        match = f"r.scope = old.{spec.scope_column} AND {match}"
     if spec.day_sql is None:
         return match
     return f"{match} AND ({spec.day_sql}) BETWEEN r.first_day AND r.last_day"
@@ -228,7 +238,7 @@ def _match_old(spec: TableSpec) -> str:
 def _replacements_table(replacements: list[Replacement]) -> pa.Table:
     return pa.table(
         {
-            "id_pce": pa.array([r.id_pce for r in replacements], pa.string()),
+            "scope": pa.array([r.scope for r in replacements], pa.string()),
             "first_day": pa.array([r.first_day for r in replacements], pa.date32()),
             "last_day": pa.array([r.last_day for r in replacements], pa.date32()),
             "fetched_at": pa.array(
