@@ -5,9 +5,11 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.adict import ADICT_ASSETS
+from assets.ingrid import INGRID_ASSETS
 from pipelines.schedules import JOBS, SCHEDULES
 from pipelines.settings import gazoduc_home, keep_personal_data, setting
 from resources.adict import AdictResource
+from resources.ingrid import IngridResource
 from warehouse.resource import WarehouseResource
 
 
@@ -24,13 +26,30 @@ def adict_resource() -> AdictResource:
     )
 
 
+def ingrid_resource() -> IngridResource:
+    return IngridResource(
+        base_url=dg.EnvVar("INGRID_BASE_URL"),
+        token_url=dg.EnvVar("INGRID_TOKEN_URL"),
+        client_id=dg.EnvVar("INGRID_CLIENT_ID"),
+        client_secret=dg.EnvVar("INGRID_CLIENT_SECRET"),
+        contract_code=dg.EnvVar("INGRID_CONTRACT_CODE"),
+        calls_per_second=float(setting("INGRID_CALLS_PER_SECOND")),
+        calls_per_day=int(setting("INGRID_CALLS_PER_DAY")),
+        state_dir=str(gazoduc_home() / "state"),
+    )
+
+
 def warehouse_resource() -> WarehouseResource:
     return WarehouseResource(home=str(gazoduc_home()), keep_personal_data=keep_personal_data())
 
 
 defs = dg.Definitions(
-    assets=ADICT_ASSETS,
+    assets=[*ADICT_ASSETS, *INGRID_ASSETS],
     jobs=JOBS,
     schedules=SCHEDULES,
-    resources={"adict": adict_resource(), "warehouse": warehouse_resource()},
+    resources={
+        "adict": adict_resource(),
+        "ingrid": ingrid_resource(),
+        "warehouse": warehouse_resource(),
+    },
 )

@@ -1,12 +1,16 @@
-"""When each ADICT asset is refreshed, in Europe/Paris, following GRDF's publication
+"""When each asset is refreshed, in Europe/Paris, following each source's publication
 calendar; and how far back each refresh re-reads, so restated data replaces old rows at
-no extra quota (one call per PCE covers the whole re-read window)."""
+no extra quota (one ADICT call per PCE, one Ingrid call per month, cover the whole
+re-read window)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
 import dagster as dg
+
+from pipelines.settings import setting
+from resources.ingrid_endpoints import ENDPOINTS as INGRID_ENDPOINTS
 
 TIMEZONE = "Europe/Paris"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -34,6 +38,17 @@ documents_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(["adict", "contractual_data"], ["adict", "technical_data"]),
 )
 
+ingrid_days_job = dg.define_asset_job(
+    "ingrid_days",
+    selection=dg.AssetSelection.assets(*(["ingrid", e.name] for e in INGRID_ENDPOINTS if e.dated)),
+)
+ingrid_reference_job = dg.define_asset_job(
+    "ingrid_reference",
+    selection=dg.AssetSelection.assets(
+        *(["ingrid", e.name] for e in INGRID_ENDPOINTS if not e.dated)
+    ),
+)
+
 
 def informative_refresh_window(today: date) -> tuple[date, date]:
     """From the first day of the previous month to yesterday: provisional days of last
@@ -48,6 +63,17 @@ def published_refresh_months(today: date) -> tuple[str, str]:
     index = last.year * 12 + last.month - 1 - (PUBLISHED_REREAD_MONTHS - 1)
     first = date(index // 12, index % 12 + 1, 1)
     return first.isoformat(), last.isoformat()
+
+
+def ingrid_refresh_window(today: date, reread_days: int) -> tuple[date, date]:
+    """The last `reread_days` closed gas days: yesterday's, plus the ones GRTgaz may
+    still correct (one call per resource covers them all)."""
+    return today - timedelta(days=reread_days), today - timedelta(days=1)
+
+
+def previous_month(today: date) -> tuple[date, date]:
+    last = today.replace(day=1) - timedelta(days=1)
+    return last.replace(day=1), last
 
 
 def _busy(context: dg.ScheduleEvaluationContext, job_name: str) -> bool:
@@ -98,10 +124,50 @@ def adict_documents_monthly(context: dg.ScheduleEvaluationContext) -> dg.RunRequ
     return dg.RunRequest(run_key=_tick_day(context).strftime("%Y-%m"))
 
 
-JOBS = [rights_job, informative_job, published_job, documents_job]
+# Ingrid: gas day D closes at 06:00 on D+1; its provisional values are out by noon.
+@dg.schedule(cron_schedule="0 12 * * *", job=ingrid_days_job, execution_timezone=TIMEZONE)
+def ingrid_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    if _busy(context, ingrid_days_job.name):
+        return dg.SkipReason("the previous Ingrid run is still going")
+    first, last = ingrid_refresh_window(_tick_day(context), int(setting("INGRID_REREAD_DAYS")))
+    return dg.RunRequest(
+        run_key=last.isoformat(), tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}
+    )
+
+
+# Allocations of a month are final mid next month: re-read the whole month once more.
+@dg.schedule(cron_schedule="0 13 15 * *", job=ingrid_days_job, execution_timezone=TIMEZONE)
+def ingrid_monthly_reread(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    if _busy(context, ingrid_days_job.name):
+        return dg.SkipReason("the previous Ingrid run is still going")
+    first, last = previous_month(_tick_day(context))
+    return dg.RunRequest(
+        run_key=f"month-{first:%Y-%m}",
+        tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()},
+    )
+
+
+@dg.schedule(cron_schedule="0 7 * * *", job=ingrid_reference_job, execution_timezone=TIMEZONE)
+def ingrid_reference_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    if _busy(context, ingrid_reference_job.name):
+        return dg.SkipReason("the previous Ingrid reference-data run is still going")
+    return dg.RunRequest(run_key=_tick_day(context).isoformat())
+
+
+JOBS = [
+    rights_job,
+    informative_job,
+    published_job,
+    documents_job,
+    ingrid_days_job,
+    ingrid_reference_job,
+]
 SCHEDULES = [
     adict_rights_daily,
     adict_informative_daily,
     adict_published_monthly,
     adict_documents_monthly,
+    ingrid_daily,
+    ingrid_monthly_reread,
+    ingrid_reference_daily,
 ]

@@ -39,6 +39,20 @@ SETTINGS: tuple[Setting, ...] = (
         "6000",
         "Calls per Europe/Paris day for this client (6000, 60000 or 240000).",
     ),
+    Setting("INGRID_BASE_URL", None, "Ingrid API root, e.g. https://api.ingrid.grtgaz.com"),
+    Setting("INGRID_TOKEN_URL", None, "e.g. https://auth-api.offre.grtgaz.com/oauth2/token"),
+    Setting("INGRID_CLIENT_ID", None, "OAuth2 client id GRTgaz sent you."),
+    Setting("INGRID_CLIENT_SECRET", None, "OAuth2 client secret.", secret=True),
+    Setting("INGRID_CONTRACT_CODE", None, "Your shipper contract code."),
+    Setting(
+        "INGRID_CALLS_PER_SECOND", "1", "Politeness: Ingrid calls per second (none published)."
+    ),
+    Setting("INGRID_CALLS_PER_DAY", "10000", "Politeness: Ingrid calls per Europe/Paris day."),
+    Setting(
+        "INGRID_REREAD_DAYS",
+        "7",
+        "Gas days the daily Ingrid run re-reads (GRTgaz corrects recent days).",
+    ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 

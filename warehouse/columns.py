@@ -27,6 +27,9 @@ class Kind(StrEnum):
     VRAI_FAUX = "vrai_faux"  # GRDF's "Vrai"/"Faux" strings, any case
     DATE = "date"  # a Swagger `date`, which may hold a datetime: its date part
     TIMESTAMP = "timestamp"  # ISO 8601 with offset, stored as UTC
+    # The same instant as Europe/Paris wall-clock time, without offset: what a user reads
+    # on the hour (two rows share 02:00 on the autumn DST day; their UTC starts differ).
+    LOCAL_TIMESTAMP = "local_timestamp"
 
 
 ARROW_TYPES: dict[Kind, pa.DataType] = {
@@ -37,6 +40,7 @@ ARROW_TYPES: dict[Kind, pa.DataType] = {
     Kind.VRAI_FAUX: pa.bool_(),
     Kind.DATE: pa.date32(),
     Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    Kind.LOCAL_TIMESTAMP: pa.timestamp("us"),
 }
 
 
@@ -73,6 +77,7 @@ _RAW_TYPES: dict[Kind, pa.DataType] = {
     Kind.VRAI_FAUX: pa.string(),
     Kind.DATE: pa.string(),
     Kind.TIMESTAMP: pa.string(),
+    Kind.LOCAL_TIMESTAMP: pa.string(),
 }
 
 
@@ -112,6 +117,8 @@ def _convert(values: pa.Array, kind: Kind) -> pa.Array:
         words = pc.utf8_lower(pc.utf8_trim_whitespace(values))
         flags = pc.is_in(words, pa.array(sorted(TRUE_WORDS)))
         return pc.if_else(pc.is_null(values), pa.scalar(None, pa.bool_()), flags)
+    if kind is Kind.LOCAL_TIMESTAMP:
+        return _paris_wall_clock(_parse_timestamps(values))
     return _parse_timestamps(values)
 
 
@@ -157,6 +164,10 @@ def _parse_timestamps(strings: pa.Array) -> pa.Array:
         )
 
 
+def _paris_wall_clock(utc: pa.Array) -> pa.Array:
+    return pc.local_timestamp(utc.cast(pa.timestamp("us", tz=str(PARIS))))
+
+
 def _parse_timestamp(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -169,6 +180,7 @@ _CONVERTERS: dict[Kind, Callable[[list[Any]], pa.Array]] = {
     Kind.STRING: _strings,
     Kind.DATE: _dates,
     Kind.TIMESTAMP: _timestamps,
+    Kind.LOCAL_TIMESTAMP: lambda values: _paris_wall_clock(_timestamps(values)),
     Kind.VRAI_FAUX: lambda values: pa.array(
         [None if v is None else parse_flag(v) for v in values], type=pa.bool_()
     ),
