@@ -53,6 +53,14 @@ SETTINGS: tuple[Setting, ...] = (
         "7",
         "Gas days the daily Ingrid run re-reads (GRTgaz corrects recent days).",
     ),
+    Setting("SFM_BASE_URL", None, "SFM API root, e.g. https://api.grtgaz.com/sfm/v1"),
+    Setting("SFM_TOKEN_URL", None, "Azure AD token URL (…/oauth2/v2.0/token, seed 001 §11.2)."),
+    Setting("SFM_CLIENT_ID", None, "Azure AD application (client) id GRTgaz registered."),
+    Setting("SFM_SCOPE", None, "api://<GRTgaz app id>/.default"),
+    Setting("SFM_CERT_FILE", None, "PEM certificate sent to GRTgaz (renew a month ahead)."),
+    Setting("SFM_KEY_FILE", None, "Path of its PEM private key (keep the file 0600)."),
+    Setting("SFM_CALLS_PER_SECOND", "1", "Politeness: SFM calls per second (none published)."),
+    Setting("SFM_CALLS_PER_DAY", "10000", "Politeness: SFM calls per Europe/Paris day."),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
