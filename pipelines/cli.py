@@ -1,4 +1,4 @@
-"""The `gazoduc` command: the sandbox demo, the Dagster UI, quota and settings."""
+"""The `gazoduc` command: the sandbox demo, the Dagster UI, plans, quota, report, settings."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     reparse = commands.add_parser("reparse", help="rebuild a curated table from the raw zone")
     reparse.add_argument("asset", help="e.g. adict/informative_consumption")
     commands.add_parser("quota", help="calls used per day, API and client, and rejections")
+    report = commands.add_parser("report", help="an HTML page (and PNG charts) of the warehouse")
+    report.add_argument("--out", type=Path, help="output folder (default $GAZODUC_HOME/report)")
+    warehouse = commands.add_parser("warehouse", help="the DuckDB catalog BI tools open")
+    warehouse.add_argument("action", choices=["refresh"], help="rebuild every view")
     commands.add_parser("settings", help="every environment variable and its value")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in beta")
@@ -50,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         "plan": _plan,
         "reparse": _reparse,
         "quota": _quota,
+        "report": _report,
+        "warehouse": _warehouse,
         "settings": _settings,
     }
     return handlers[args.command](args)
@@ -150,6 +156,24 @@ def _quota(_: argparse.Namespace) -> int:
         print(f"{usage.day}  {usage.api:<8} {usage.client:<30} {usage.used:>8,} calls {shown}")
     for rejection in last_rejections(path):
         print(f"rejected {rejection}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipelines.report import write_report
+
+    home = gazoduc_home()
+    page = write_report(home, args.out or home / "report")
+    print(page)
+    return 0
+
+
+def _warehouse(_: argparse.Namespace) -> int:
+    from pipelines.definitions import warehouse_resource
+
+    views = warehouse_resource().refresh_catalog()
+    print(f"{gazoduc_home() / 'warehouse.duckdb'}: {len(views)} views")
+    print("\n".join(f"  {v}" for v in views))
     return 0
 
 
