@@ -1,4 +1,4 @@
-"""Shared fixtures: a private GAZODUC_HOME per test and ADICT sandboxes on free ports."""
+"""Shared fixtures: a private GAZODUC_HOME per test, and sandboxes on free ports."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import dagster as dg
 import pytest
 
 from resources.adict import AdictResource
+from resources.ingrid import IngridResource
 from sandbox.adict_app import AdictSandbox, AdictSandboxConfig, build_adict_app
+from sandbox.ingrid_app import IngridSandboxConfig, build_ingrid_app
 from sandbox.server import SandboxServer
 from warehouse.resource import WarehouseResource
 
@@ -78,6 +80,65 @@ def adict_upstream(home: Path) -> Iterator[Callable[..., Upstream]]:
         server = SandboxServer(app).start()
         servers.append(server)
         return Upstream(server, app.state.sandbox, home)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@dataclass
+class IngridUpstream:
+    """A running Ingrid sandbox and the resources that point at it."""
+
+    server: SandboxServer
+    sandbox: Any
+    home: Path
+
+    def resource(self, **overrides: Any) -> IngridResource:
+        client_id, secret = next(iter(self.sandbox.config.clients.items()))
+        settings = dict(
+            base_url=self.server.base_url,
+            token_url=f"{self.server.base_url}/oauth2/token",
+            client_id=client_id,
+            client_secret=secret,
+            contract_code=self.sandbox.config.contracts[client_id][0],
+            calls_per_second=self.sandbox.config.calls_per_second,
+            calls_per_day=self.sandbox.config.calls_per_day,
+            state_dir=str(self.home / "state"),
+        )
+        return IngridResource(**(settings | overrides))
+
+    def resources(self, **overrides: Any) -> dict[str, object]:
+        warehouse = WarehouseResource(home=str(self.home))
+        return {"ingrid": self.resource(**overrides), "warehouse": warehouse}
+
+    def materialize_range(self, assets: list[Any], first: date, last: date, **kw: Any) -> Any:
+        tags = {
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        }
+        resources = kw.pop("resources", None) or self.resources()
+        return dg.materialize(assets, resources=resources, tags=tags, **kw)
+
+    def calls(self) -> list[Any]:
+        return self.sandbox.quota.calls()
+
+
+@pytest.fixture
+def ingrid_upstream(home: Path) -> Iterator[Callable[..., IngridUpstream]]:
+    """Start an Ingrid sandbox: `ingrid_upstream(token_ttl_seconds=2)`."""
+    servers: list[SandboxServer] = []
+
+    def start(**config: Any) -> IngridUpstream:
+        defaults = {
+            "calls_per_second": 50.0,
+            "clients": {CLIENT_ID: CLIENT_SECRET},
+            "contracts": {CLIENT_ID: ("GRT-SHP-0001",)},
+        }
+        app = build_ingrid_app(IngridSandboxConfig(**(defaults | config)))
+        server = SandboxServer(app).start()
+        servers.append(server)
+        return IngridUpstream(server, app.state.sandbox, home)
 
     yield start
     for server in servers:
