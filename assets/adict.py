@@ -10,15 +10,29 @@ so a backfill of years costs one call per PCE per 3- or 5-year window, not one p
 """
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import duckdb
+import pyarrow as pa
 
+from assets.checks import (
+    WARN,
+    WINDOW_METADATA,
+    CheckRule,
+    EnergyBounds,
+    Landed,
+    Outcome,
+    Scope,
+    table_checks,
+)
+from assets.metadata import landed_metadata
 from pipelines.operations import fresh_windows
-from pipelines.partitions import gas_days, month_key, months, paris_today
+from pipelines.partitions import gas_days, month_bounds, month_key, months, paris_today
 from pipelines.planner import (
+    AccessRight,
     PlannedCall,
     pces_opened,
     plan_calls,
@@ -27,7 +41,16 @@ from pipelines.planner import (
     subtract_answered,
 )
 from pipelines.progress import Progress
-from resources.adict import API, AdictClient, AdictResource, CallOutcome, RawAnswer
+from resources.adict import (
+    API,
+    PARTIAL,
+    AdictClient,
+    AdictResource,
+    BlockKind,
+    CallOutcome,
+    RawAnswer,
+    outcome_from_answer,
+)
 from resources.http import UpstreamError
 from resources.quota import QuotaExhausted
 from resources.streams import MalformedStreamError
@@ -39,10 +62,16 @@ from warehouse.adict import (
     PUBLISHED_INJECTION,
     TECHNICAL_DATA,
 )
-from warehouse.build import BuildResult, build_snapshot, build_windows
+from warehouse.build import (
+    BuildResult,
+    build_snapshot,
+    build_windows,
+    last_gas_days,
+    months_between,
+)
 from warehouse.raw import Answer, RawZone
 from warehouse.resource import WarehouseResource
-from warehouse.store import TableSpec
+from warehouse.store import TableSpec, _sql_str
 
 POOL = "adict"  # one ADICT op at a time across runs: they share one quota (dagster.yaml)
 ALL_PCES = "*"  # the raw-zone key of answers that cover every PCE (the rights list)
@@ -66,7 +95,8 @@ def access_rights(adict: AdictResource, warehouse: WarehouseResource) -> dg.Mate
             warehouse.keep_personal_data,
         )
         warehouse.refresh_catalog()
-        return _result(client, built, {"malformed_pce_ids": len(listing.malformed_ids)})
+        shown = landed_metadata(warehouse.store(ACCESS_RIGHTS), Scope((today.isoformat(),)), None)
+        return _result(client, built, {"malformed_pce_ids": len(listing.malformed_ids), **shown})
 
 
 def _windowed_asset(
@@ -150,10 +180,11 @@ def _land_windows(
         )
         pces = {c.id_pce for c in planned}
         answers = [a for a in raw.answers(API, spec.name, None, first, last) if a.id_pce in pces]
-        built = build_windows(warehouse.store(spec), raw, answers, first, last)
-        return _finish(
-            client, warehouse, built, report, {"pces": len(pces), "window": f"{first}..{last}"}
-        )
+        store = warehouse.store(spec)
+        built = build_windows(store, raw, answers, first, last)
+        shown = landed_metadata(store, Scope(tuple(months_between(first, last)), first, last))
+        extra = {"pces": len(pces), WINDOW_METADATA: f"{first}..{last}", **shown}
+        return _finish(client, warehouse, built, report, extra)
 
 
 def _land_documents(
@@ -177,16 +208,11 @@ def _land_documents(
         answers = [
             a for a in raw.answers(API, spec.name, None, month_start, today) if a.id_pce in opened
         ]
-        built = build_snapshot(
-            warehouse.store(spec), raw, answers, month_key(today), warehouse.keep_personal_data
-        )
-        return _finish(
-            client,
-            warehouse,
-            built,
-            report,
-            {"pces": len(pces), "snapshot_month": month_key(today)},
-        )
+        store = warehouse.store(spec)
+        built = build_snapshot(store, raw, answers, month_key(today), warehouse.keep_personal_data)
+        shown = landed_metadata(store, Scope((month_key(today),)), None)
+        extra = {"pces": len(pces), "snapshot_month": month_key(today), **shown}
+        return _finish(client, warehouse, built, report, extra)
 
 
 @dataclass
@@ -295,7 +321,7 @@ def _result(
             "calls_left_today": dg.MetadataValue.int(client.caller.ledger.remaining_today()),
             "answers_used": dg.MetadataValue.int(built.answers),
             **{
-                k: v if isinstance(v, int | str) else dg.MetadataValue.json(v)
+                k: v if isinstance(v, int | str | dg.MetadataValue) else dg.MetadataValue.json(v)
                 for k, v in extra.items()
             },
         }
@@ -306,3 +332,173 @@ def _partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """First and last gas day of the run's partition range (one key or a backfill range)."""
     window = context.partition_time_window
     return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+# --- checks ----------------------------------------------------------------------------
+
+# Plausible energy per gas day (kWh) by the meter's reading frequency (technical data):
+# the largest meter of that class at full flow for 24 h at 11.5 kWh/m³ (a high PCS),
+# rounded up. 6M: homes, G6 (10 m³/h); 1M: small business, G65 (100 m³/h); MM: large
+# monthly sites, G400 (650 m³/h); JJ: daily-read industry, G2500 (4,000 m³/h). A meter
+# whose frequency is not landed yet gets the largest bound. Beyond it is a warning, not
+# an error: a bound is a guess, GRDF's value may be right.
+MAX_KWH_PER_DAY = {"6M": 3_000.0, "1M": 30_000.0, "MM": 200_000.0, "JJ": 1_200_000.0}
+SERVED_ROWS = frozenset({BlockKind.DATA, PARTIAL})  # outcomes whose answers hold rows
+REASONS = {  # why an eligible PCE has no rows, from the newest stored answer
+    BlockKind.NO_DATA: "no data on the period",
+    BlockKind.EMPTY: "empty answer",
+    BlockKind.NOT_ALLOWED: "refused (right revoked, expired, holder moved out…)",
+    BlockKind.DATA: "served, nothing on these days",
+    PARTIAL: "served in part, nothing on these days",
+}
+
+
+def _meter_ceilings(warehouse: WarehouseResource) -> Mapping[str, float]:
+    """Each PCE's bound by its frequency, from the newest technical-data snapshot."""
+    store = warehouse.store(TECHNICAL_DATA)
+    snapshots = store.partitions()
+    if not snapshots:
+        return {}
+    with duckdb.connect() as con:
+        newest = _sql_str(store.file_for(snapshots[-1]))
+        rows = con.execute(f"SELECT id_pce, frequence FROM read_parquet({newest})").fetchall()
+    return {pce: MAX_KWH_PER_DAY[f] for pce, f in rows if f in MAX_KWH_PER_DAY}
+
+
+def _energy_bounds(spec: TableSpec) -> EnergyBounds:
+    """A published block covers many gas days: its bound is the daily one times its days."""
+    start = next(c.name for c in spec.columns if c.name.startswith("date_debut_"))
+    end = next(c.name for c in spec.columns if c.name.startswith("date_fin_"))
+    days = f"round((epoch(old.{end}) - epoch(old.{start})) / 86400)"
+    return EnergyBounds("energie", MAX_KWH_PER_DAY["JJ"], days, _meter_ceilings)
+
+
+def _eligible(spec: TableSpec, rights: list[AccessRight], scope: Scope) -> set[str]:
+    """The PCEs the planner would call for the scope, from the newest rights snapshot."""
+    today = paris_today()
+    if scope.days is None:
+        return set(pces_opened(spec.name, rights, today))
+    return {c.id_pce for c in plan_calls(spec.name, rights, *scope.days, today)}
+
+
+def _rows_or_reason(landed: Landed) -> Outcome:
+    """Every eligible PCE has rows, or a stored answer saying why not. A PCE with neither
+    was never asked (a run cut short, a new right); one whose stored answer has rows for
+    the scope but none landed lost them. Either way its rows are silently missing."""
+    spec, warehouse, scope = landed.spec, landed.warehouse, landed.scope
+    rights = [right_from_record(r) for r in warehouse.latest_access_rights()]
+    eligible = _eligible(spec, rights, scope)
+    with_rows = {p for (p,) in landed.rows("SELECT DISTINCT id_pce FROM landed")}
+    first, last = scope.days or month_bounds(scope.partitions[-1])
+    raw = warehouse.raw_zone()
+    answers = raw.answers(API, spec.name, None, first, last)
+    newest = {a.id_pce: a.outcome for a in answers}  # oldest first: the newest wins
+    without = eligible - with_rows
+    served = [a for a in answers if a.id_pce in without and a.outcome in SERVED_ROWS]
+    lost = _pces_answered_with_rows(raw, spec, served, scope)
+    unexplained = sorted((without - newest.keys()) | lost)
+    reasons = Counter(REASONS.get(newest[p], newest[p]) for p in without - lost if p in newest)
+    metadata = {
+        "eligible_pces": len(eligible),
+        "pces_with_rows": len(eligible & with_rows),
+        "reasons": dg.MetadataValue.json(dict(reasons)),
+    }
+    if not unexplained:
+        return Outcome(True, f"{len(eligible)} eligible PCEs: rows or a reason", metadata)
+    shown = dg.MetadataValue.json(unexplained[:20])
+    return Outcome(
+        False,
+        f"{len(unexplained)} eligible PCEs have no rows and no stored answer saying why",
+        metadata | {"unexplained_pces": shown},
+    )
+
+
+def _pces_answered_with_rows(
+    raw: RawZone, spec: TableSpec, answers: list[Answer], scope: Scope
+) -> set[str]:
+    if scope.days is None:  # a document answer with data is its row
+        return {a.id_pce for a in answers}
+    return set(_answered_rows(raw, spec, answers, *scope.days).column("id_pce").to_pylist())
+
+
+def _restated_definitive(landed: Landed) -> Outcome:
+    """A definitive value a newer answer changed. The raw zone keeps every answer, so the
+    rows of each answer in scope, ordered by fetch time, show each change of a key's
+    energy; one whose previous answer said "Définitive" is a restatement of definitive
+    data. It reads the answers the build reads, so it costs no more than the landing."""
+    spec, raw = landed.spec, landed.warehouse.raw_zone()
+    first, last = landed.scope.days or month_bounds(landed.scope.partitions[-1])
+    answers = raw.answers(API, spec.name, None, first, last)
+    landed.con.register("answered", _answered_rows(raw, spec, answers, first, last))
+    keys, status = ", ".join(spec.key), _status_column(spec)
+    changes = (
+        f"SELECT {keys}, before, energie AS after, fetched_at AS restated_at FROM ("
+        f"SELECT *, lag(energie) OVER w AS before, lag({status}) OVER w AS status_before "
+        f"FROM answered WINDOW w AS (PARTITION BY {keys} ORDER BY fetched_at)) "
+        "WHERE strip_accents(lower(status_before)) LIKE 'definitiv%' "
+        "AND ((before IS NULL) <> (energie IS NULL) OR abs(energie - before) > 0.001)"
+    )
+    ((count,),) = landed.rows(f"SELECT count(*) FROM ({changes})")
+    if not count:
+        return Outcome(True, "no definitive value restated")
+    return Outcome(
+        False,
+        f"{count} definitive values changed by a newer answer",
+        {"restated": count, "sample": landed.sample(f"{changes} ORDER BY ALL")},
+    )
+
+
+def _status_column(spec: TableSpec) -> str:
+    return next(c.name for c in spec.columns if c.name.startswith("statut_"))
+
+
+def _answered_rows(
+    raw: RawZone, spec: TableSpec, answers: list[Answer], first: date, last: date
+) -> pa.Table:
+    """Key, energy, status and fetch time of every row each stored answer gave in scope."""
+    columns = [*spec.key, "energie", _status_column(spec), "fetched_at"]
+    end = next(c.name for c in spec.columns if c.name.startswith("date_fin_"))
+    tables = [spec.to_arrow([], datetime.now(UTC)).select(columns)]
+    for answer in answers:
+        if answer.outcome not in SERVED_ROWS:
+            continue
+        stored = RawAnswer(answer.first_day, answer.last_day, raw.read(answer))
+        table = spec.to_arrow(
+            outcome_from_answer(spec.name, answer.id_pce, stored).blocks, answer.fetched_at
+        )
+        inside = [d is not None and first <= d <= last for d in last_gas_days(table, end)]
+        tables.append(table.filter(pa.array(inside, pa.bool_())).select(columns))
+    return pa.concat_tables(tables)
+
+
+def _adict_checks(asset: dg.AssetsDefinition, spec: TableSpec) -> dg.AssetChecksDefinition:
+    if spec is ACCESS_RIGHTS:  # the rights decide eligibility: only the key rule applies
+        return table_checks(asset, spec)
+    rows_or_reason = CheckRule(
+        "rows_or_reason",
+        "Every eligible PCE has rows, or a stored answer saying why not.",
+        _rows_or_reason,
+        blocking=True,
+    )
+    if spec.day_sql is None:  # contractual, technical data: no energy, no restatement
+        return table_checks(asset, spec, extra=[rows_or_reason])
+    restated = CheckRule(
+        "definitive_not_restated",
+        "Warns when a newer answer changed a value GRDF had served as definitive.",
+        _restated_definitive,
+        severity=WARN,
+    )
+    return table_checks(asset, spec, energy=_energy_bounds(spec), extra=[rows_or_reason, restated])
+
+
+ADICT_CHECKS = [
+    _adict_checks(asset, spec)
+    for asset, spec in (
+        (access_rights, ACCESS_RIGHTS),
+        (informative_consumption, INFORMATIVE_CONSUMPTION),
+        (published_consumption, PUBLISHED_CONSUMPTION),
+        (published_injection, PUBLISHED_INJECTION),
+        (contractual_data, CONTRACTUAL_DATA),
+        (technical_data, TECHNICAL_DATA),
+    )
+]

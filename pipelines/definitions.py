@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.adict import ADICT_ASSETS
+from assets.adict import ADICT_ASSETS, ADICT_CHECKS
 from assets.ingrid import INGRID_ASSETS
 from pipelines.schedules import JOBS, SCHEDULES
 from pipelines.settings import gazoduc_home, keep_personal_data, setting
@@ -45,6 +45,7 @@ def warehouse_resource() -> WarehouseResource:
 
 defs = dg.Definitions(
     assets=[*ADICT_ASSETS, *INGRID_ASSETS],
+    asset_checks=ADICT_CHECKS,
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={

@@ -1,0 +1,409 @@
+"""Asset checks built from a table spec: they read the landed Parquet of what a run landed.
+
+`table_checks(asset, spec, ...)` returns one `multi_asset_check` (one step, one DuckDB
+connection) holding the generic rules below plus any source-specific ones. A check looks
+at the partitions its run materialized: the run's partition range when it ran with the
+asset, else the window of the asset's latest materialization (a check launched alone from
+the UI); a snapshot table's newest partition. Blocking rules fail with ERROR severity, so
+Dagster does not run downstream assets (the catalog refresh) on bad data.
+"""
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from pipelines.partitions import GAS_DAY_START_HOUR, PARIS
+from warehouse.build import months_between
+from warehouse.catalog import HIVE_TYPES
+from warehouse.columns import schema_of
+from warehouse.resource import WarehouseResource
+from warehouse.store import PartitionStore, TableSpec, _sql_str
+
+WINDOW_METADATA = "window"  # "first..last": the gas days a windowed asset's run landed
+SAMPLE_ROWS = 10  # offending rows shown in a failed check's metadata
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a check reads: partition keys, and the gas days kept (None: every row)."""
+
+    partitions: tuple[str, ...]
+    first_day: date | None = None
+    last_day: date | None = None
+
+    @property
+    def days(self) -> tuple[date, date] | None:
+        if self.first_day is None or self.last_day is None:
+            return None
+        return self.first_day, self.last_day
+
+    def label(self) -> str:
+        days = self.days
+        return f"{days[0]}..{days[1]}" if days else ", ".join(self.partitions)
+
+
+@dataclass
+class Landed:
+    """What a rule gets: a DuckDB connection with the view `landed` (the rows in scope)."""
+
+    con: duckdb.DuckDBPyConnection
+    spec: TableSpec
+    scope: Scope
+    warehouse: WarehouseResource
+
+    def rows(self, sql: str) -> list[tuple]:
+        return self.con.execute(sql).fetchall()
+
+    def sample(self, sql: str) -> dg.MetadataValue:
+        """The first rows of a query, as a markdown table for the check's metadata."""
+        cursor = self.con.execute(f"{sql} LIMIT {SAMPLE_ROWS}")
+        names = [d[0] for d in cursor.description]
+        return markdown_table(names, cursor.fetchall())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    description: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckRule:
+    """One check: its rule, and what a failure does (blocking: downstream does not run)."""
+
+    name: str
+    description: str
+    evaluate: Callable[[Landed], Outcome]
+    blocking: bool = False
+    severity: dg.AssetCheckSeverity = ERROR
+
+
+@dataclass(frozen=True)
+class EnergyBounds:
+    """Energies must be >= 0 (blocking) and at most `per_day_max` per gas day (warning).
+
+    `ceilings` gives a tighter bound per scope value (a meter's, by its reading frequency)
+    when the check runs; `days_sql` how many gas days a row covers (a published block)."""
+
+    column: str
+    per_day_max: float
+    days_sql: str = "1"
+    ceilings: Callable[[WarehouseResource], Mapping[str, float]] | None = None
+
+
+@dataclass(frozen=True)
+class HourlySeries:
+    """An hourly table: each gas day present holds exactly its 23, 24 or 25 hours."""
+
+    timestamp_column: str
+    gas_day_column: str = "gas_day"
+
+
+def table_checks(
+    asset: dg.AssetsDefinition,
+    spec: TableSpec,
+    *,
+    energy: EnergyBounds | None = None,
+    hourly: HourlySeries | None = None,
+    extra: Sequence[CheckRule] = (),
+) -> dg.AssetChecksDefinition:
+    """The checks of one table's asset: generic rules from the spec, then `extra` ones."""
+    return build_checks(asset, spec, [*table_rules(spec, energy, hourly), *extra])
+
+
+def table_rules(
+    spec: TableSpec, energy: EnergyBounds | None = None, hourly: HourlySeries | None = None
+) -> list[CheckRule]:
+    rules = [
+        CheckRule(
+            "no_duplicate_keys",
+            f"One row per ({', '.join(spec.key)}) in each partition.",
+            lambda landed: _no_duplicate_keys(landed),
+            blocking=True,
+        )
+    ]
+    if energy is not None:
+        rules += [
+            CheckRule(
+                "energy_not_negative",
+                f"No negative `{energy.column}`.",
+                lambda landed: _not_negative(landed, energy),
+                blocking=True,
+            ),
+            CheckRule(
+                "energy_plausible",
+                f"`{energy.column}` within the meter's plausible bound per gas day.",
+                lambda landed: _plausible(landed, energy),
+                severity=WARN,
+            ),
+        ]
+    if hourly is not None:
+        rules.append(
+            CheckRule(
+                "hourly_series_complete",
+                "Each gas day holds all its hours: 23 in spring, 25 in autumn, else 24.",
+                lambda landed: _hourly_complete(landed, hourly),
+                blocking=True,
+            )
+        )
+    return rules
+
+
+def build_checks(
+    asset: dg.AssetsDefinition, spec: TableSpec, rules: Sequence[CheckRule]
+) -> dg.AssetChecksDefinition:
+    by_name = {rule.name: rule for rule in rules}
+    specs = [
+        dg.AssetCheckSpec(r.name, asset=asset, description=r.description, blocking=r.blocking)
+        for r in rules
+    ]
+
+    @dg.multi_asset_check(
+        name=f"{asset.key.to_python_identifier()}_checks", specs=specs, can_subset=True
+    )
+    def _checks(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        store = warehouse.store(spec)
+        scope = scope_of(context, asset, store)
+        selected = [by_name[k.name] for k in sorted(context.selected_asset_check_keys)]
+        if scope is None:  # nothing landed yet: nothing to hold against the data
+            for rule in selected:
+                yield dg.AssetCheckResult(
+                    check_name=rule.name, passed=True, description="nothing materialized yet"
+                )
+            return
+        with landed_rows(store, scope) as con:
+            landed = Landed(con, spec, scope, warehouse)
+            for rule in selected:
+                yield _result(rule, rule.evaluate(landed), scope)
+
+    return _checks
+
+
+def _result(rule: CheckRule, outcome: Outcome, scope: Scope) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=rule.name,
+        passed=outcome.passed,
+        severity=rule.severity,
+        description=outcome.description,
+        metadata={"scope": scope.label(), **outcome.metadata},
+    )
+
+
+# --- which rows a check reads ----------------------------------------------------------
+
+
+def scope_of(
+    context: dg.AssetCheckExecutionContext, asset: dg.AssetsDefinition, store: PartitionStore
+) -> Scope | None:
+    partitions_def = asset.partitions_def
+    if store.spec.day_sql is None or not isinstance(
+        partitions_def, dg.TimeWindowPartitionsDefinition
+    ):
+        newest = store.partitions()
+        return Scope((newest[-1],)) if newest else None
+    days = _run_days(context, partitions_def) or _last_materialized_days(context, asset.key)
+    if days is None:
+        return None
+    return Scope(tuple(months_between(*days)), *days)
+
+
+def _run_days(
+    context: dg.AssetCheckExecutionContext, partitions_def: dg.TimeWindowPartitionsDefinition
+) -> tuple[date, date] | None:
+    """The gas days of the run's partition range (a check run with its asset)."""
+    try:
+        keys = context.op_execution_context.partition_key_range
+    except dg.DagsterInvariantViolationError:  # a run without partitions
+        return None
+    first = partitions_def.time_window_for_partition_key(keys.start).start
+    end = partitions_def.time_window_for_partition_key(keys.end).end
+    return first.date(), (end - timedelta(days=1)).date()
+
+
+def _last_materialized_days(
+    context: dg.AssetCheckExecutionContext, key: dg.AssetKey
+) -> tuple[date, date] | None:
+    """The window the asset's latest run landed: its materializations all carry it."""
+    event = context.instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event else None
+    window = materialization.metadata.get(WINDOW_METADATA) if materialization else None
+    if window is None:
+        return None
+    first, last = str(window.value).split("..")
+    return date.fromisoformat(first), date.fromisoformat(last)
+
+
+@contextmanager
+def landed_rows(store: PartitionStore, scope: Scope) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection whose view `landed` holds the rows of the scope."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"CREATE VIEW landed AS {landed_sql(store, scope)}")
+        yield con
+    finally:
+        con.close()
+
+
+def landed_sql(store: PartitionStore, scope: Scope) -> str:
+    spec = store.spec
+    files = [store.file_for(k) for k in scope.partitions if store.file_for(k).exists()]
+    if not files:  # typed and empty, so every rule's SQL still binds
+        empty = schema_of(spec.landed_columns(keep_personal=True))
+        names = ", ".join(f"CAST(NULL AS {_duck_type(t)}) AS {n}" for n, t in _fields(empty))
+        return f"SELECT {names}, CAST(NULL AS VARCHAR) AS {spec.partition_key} LIMIT 0"
+    paths = ", ".join(_sql_str(p) for p in files)
+    hive = HIVE_TYPES.get(spec.partition_key, "VARCHAR")
+    source = (
+        f"read_parquet([{paths}], hive_partitioning = true, union_by_name = true, "
+        f"hive_types = {{'{spec.partition_key}': {hive}}}) AS old"
+    )
+    days = scope.days
+    if days is None or spec.day_sql is None:
+        return f"SELECT old.* FROM {source}"
+    return (
+        f"SELECT old.* FROM {source} "
+        f"WHERE ({spec.day_sql}) BETWEEN DATE '{days[0]}' AND DATE '{days[1]}'"
+    )
+
+
+def _fields(schema: pa.Schema) -> list[tuple[str, pa.DataType]]:
+    return [(f.name, f.type) for f in schema]
+
+
+def _duck_type(arrow: pa.DataType) -> str:
+    if pa.types.is_timestamp(arrow):
+        return "TIMESTAMPTZ"
+    return {
+        pa.float64(): "DOUBLE",
+        pa.int64(): "BIGINT",
+        pa.bool_(): "BOOLEAN",
+        pa.date32(): "DATE",
+    }.get(arrow, "VARCHAR")
+
+
+# --- the generic rules -----------------------------------------------------------------
+
+
+def _no_duplicate_keys(landed: Landed) -> Outcome:
+    spec = landed.spec
+    keys = ", ".join([spec.partition_key, *spec.key])
+    duplicated = f"SELECT {keys}, count(*) AS n FROM landed GROUP BY ALL HAVING count(*) > 1"
+    ((count,),) = landed.rows(f"SELECT count(*) FROM ({duplicated})")
+    if not count:
+        return Outcome(True, "one row per key")
+    return Outcome(
+        False,
+        f"{count} keys landed more than once",
+        {"duplicated_keys": count, "sample": landed.sample(f"{duplicated} ORDER BY ALL")},
+    )
+
+
+def _not_negative(landed: Landed, energy: EnergyBounds) -> Outcome:
+    keys = ", ".join(landed.spec.key)
+    bad = f"SELECT {keys}, {energy.column} FROM landed WHERE {energy.column} < 0"
+    ((count,),) = landed.rows(f"SELECT count(*) FROM ({bad})")
+    if not count:
+        return Outcome(True, f"no negative {energy.column}")
+    return Outcome(
+        False,
+        f"{count} rows with a negative {energy.column}",
+        {"negative_rows": count, "sample": landed.sample(f"{bad} ORDER BY {energy.column}")},
+    )
+
+
+def _plausible(landed: Landed, energy: EnergyBounds) -> Outcome:
+    spec, column = landed.spec, energy.column
+    ceilings = energy.ceilings(landed.warehouse) if energy.ceilings else {}
+    landed.con.register(
+        "ceilings",
+        pa.table(
+            {
+                "scope": pa.array(list(ceilings), pa.string()),
+                "per_day_max": pa.array(list(ceilings.values()), pa.float64()),
+            }
+        ),
+    )
+    join = (
+        f"LEFT JOIN ceilings AS c ON c.scope = old.{spec.scope_column}"
+        if spec.scope_column
+        else "LEFT JOIN ceilings AS c ON false"
+    )
+    bound = f"coalesce(c.per_day_max, {energy.per_day_max}) * greatest(1, {energy.days_sql})"
+    bad = (
+        f"SELECT {', '.join(f'old.{k}' for k in spec.key)}, old.{column}, {bound} AS bound "
+        f"FROM landed AS old {join} WHERE old.{column} > {bound}"
+    )
+    ((count,),) = landed.rows(f"SELECT count(*) FROM ({bad})")
+    if not count:
+        return Outcome(True, f"every {column} within its bound")
+    return Outcome(
+        False,
+        f"{count} rows above a plausible {column} for their meter",
+        {"implausible_rows": count, "sample": landed.sample(f"{bad} ORDER BY {column} DESC")},
+    )
+
+
+def _hourly_complete(landed: Landed, hourly: HourlySeries) -> Outcome:
+    spec, day, stamp = landed.spec, hourly.gas_day_column, hourly.timestamp_column
+    scope = f"old.{spec.scope_column}" if spec.scope_column else "NULL"
+    days = [d for (d,) in landed.rows(f"SELECT DISTINCT {day} FROM landed WHERE {day} IS NOT NULL")]
+    landed.con.register("gas_days", _gas_day_bounds(days))
+    # A day is complete when it holds one row per distinct hour of its own span, no more.
+    per_day = (
+        f"SELECT {scope} AS scope, old.{day} AS gas_day, g.hours AS expected, "
+        f"count(*) AS rows, count(DISTINCT old.{stamp}) "
+        f"FILTER (WHERE old.{stamp} >= g.starts AND old.{stamp} < g.ends "
+        f"AND date_trunc('hour', old.{stamp}) = old.{stamp}) AS hours "
+        f"FROM landed AS old JOIN gas_days AS g ON g.gas_day = old.{day} GROUP BY ALL"
+    )
+    bad = f"SELECT * FROM ({per_day}) WHERE rows <> expected OR hours <> expected"
+    ((count,),) = landed.rows(f"SELECT count(*) FROM ({bad})")
+    if not count:
+        return Outcome(True, f"{len(days)} gas days complete")
+    return Outcome(
+        False,
+        f"{count} (scope, gas day) series incomplete or with extra hours",
+        {"incomplete_days": count, "sample": landed.sample(f"{bad} ORDER BY ALL")},
+    )
+
+
+def gas_day_start(day: date) -> datetime:
+    """06:00 Europe/Paris on `day`, in UTC (aware datetimes sharing a tzinfo subtract as
+    wall-clock times: UTC makes a DST day's length come out right)."""
+    local = datetime(day.year, day.month, day.day, GAS_DAY_START_HOUR, tzinfo=PARIS)
+    return local.astimezone(UTC)
+
+
+def _gas_day_bounds(days: Sequence[date]) -> pa.Table:
+    """Each gas day's start, end and length: 06:00 to 06:00 Europe/Paris, so 23 hours on
+    the spring DST Sunday and 25 on the autumn one."""
+    starts = [gas_day_start(d) for d in days]
+    ends = [gas_day_start(d + timedelta(days=1)) for d in days]
+    stamp = pa.timestamp("us", tz="UTC")
+    return pa.table(
+        {
+            "gas_day": pa.array(days, pa.date32()),
+            "starts": pa.array(starts, stamp),
+            "ends": pa.array(ends, stamp),
+            "hours": pa.array(
+                [round((e - s).total_seconds() / 3600) for s, e in zip(starts, ends, strict=True)],
+                pa.int64(),
+            ),
+        }
+    )
+
+
+def markdown_table(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> dg.MetadataValue:
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return dg.MetadataValue.md("\n".join(lines))
