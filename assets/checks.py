@@ -105,6 +105,8 @@ class HourlySeries:
 
     timestamp_column: str
     gas_day_column: str = "gas_day"
+    # What one series is (a point's, a zone's); empty: the table's scope column.
+    series_columns: tuple[str, ...] = ()
 
 
 def table_checks(
@@ -355,7 +357,10 @@ def _plausible(landed: Landed, energy: EnergyBounds) -> Outcome:
 
 def _hourly_complete(landed: Landed, hourly: HourlySeries) -> Outcome:
     spec, day, stamp = landed.spec, hourly.gas_day_column, hourly.timestamp_column
-    scope = f"old.{spec.scope_column}" if spec.scope_column else "NULL"
+    if hourly.series_columns:
+        scope = "(" + ", ".join(f"old.{c}" for c in hourly.series_columns) + ")::VARCHAR"
+    else:
+        scope = f"old.{spec.scope_column}" if spec.scope_column else "NULL"
     days = [d for (d,) in landed.rows(f"SELECT DISTINCT {day} FROM landed WHERE {day} IS NOT NULL")]
     landed.con.register("gas_days", _gas_day_bounds(days))
     # A day is complete when it holds one row per distinct hour of its own span, no more.

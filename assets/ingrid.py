@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
+from assets.checks import WINDOW_METADATA, EnergyBounds, HourlySeries, table_checks
 from assets.common import call_metadata, last_closed_gas_day, partition_days
 from pipelines.partitions import PARIS, gas_days, paris_today
 from pipelines.progress import Progress
@@ -83,6 +84,25 @@ INGRID_ASSETS: list[dg.AssetsDefinition] = [
     _dated_asset(e) if e.dated else _snapshot_asset(e) for e in ENDPOINTS
 ]
 
+# Energies that cannot be negative (imbalances and exceedings are differences: they can).
+# The bound is a transmission point's, far above any site: only absurd values warn.
+MEASURED = {"quantity", "allocated_quantity"}
+MAX_KWH_PER_DAY = 5e9  # 5 TWh: more than France's peak day
+
+
+def _checks(asset: dg.AssetsDefinition, endpoint: Endpoint) -> dg.AssetChecksDefinition:
+    spec = TABLES[endpoint.name]
+    measured = next((c.name for c in spec.columns if c.name in MEASURED), None)
+    energy = EnergyBounds(measured, MAX_KWH_PER_DAY) if measured and endpoint.dated else None
+    hourly = None
+    if endpoint.grain is Grain.HOURLY:  # one series per point (or zone): the key minus the hour
+        series = tuple(k for k in spec.key if k != "start_date_time")
+        hourly = HourlySeries("start_date_time", series_columns=series)
+    return table_checks(asset, spec, energy=energy, hourly=hourly)
+
+
+INGRID_CHECKS = [_checks(a, e) for a, e in zip(INGRID_ASSETS, ENDPOINTS, strict=True)]
+
 
 def _land_days(
     context: dg.AssetExecutionContext,
@@ -112,7 +132,7 @@ def _land_days(
         warehouse.refresh_catalog()
         metadata = {
             "rows": dg.MetadataValue.int(built.rows),
-            "gas_days": f"{first}..{last}",
+            WINDOW_METADATA: f"{first}..{last}",
             "ranges_asked": dg.MetadataValue.int(fetched.chunks),
             **call_metadata(client.caller),
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.adict import ADICT_ASSETS, ADICT_CHECKS
-from assets.ingrid import INGRID_ASSETS
+from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
 from pipelines.schedules import JOBS, SCHEDULES
 from pipelines.settings import gazoduc_home, keep_personal_data, setting
 from resources.adict import AdictResource
@@ -45,7 +45,7 @@ def warehouse_resource() -> WarehouseResource:
 
 defs = dg.Definitions(
     assets=[*ADICT_ASSETS, *INGRID_ASSETS],
-    asset_checks=ADICT_CHECKS,
+    asset_checks=[*ADICT_CHECKS, *INGRID_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={

@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from assets.ingrid import INGRID_ASSETS
+from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
 from sandbox.ingrid_data import expected_records
 
 BY_NAME = {a.key.path[-1]: a for a in INGRID_ASSETS}
@@ -172,3 +172,18 @@ def test_the_basic_auth_token_is_cached_then_renewed_when_it_expires(ingrid_upst
     statuses = [c.status for c in upstream.calls()]
     # A token that dies between its check and the call's arrival is renewed on the 401.
     assert statuses.count(200) == 5 and set(statuses) <= {200, 401}
+
+
+def test_the_checks_pass_on_dst_days_landed_from_the_sandbox(ingrid_upstream) -> None:
+    upstream = ingrid_upstream()
+    names = ("hourly_measures", "daily_allocations")
+    checks = [c for c in INGRID_CHECKS if any(k.asset_key.path[-1] in names for k in c.check_keys)]
+    result = upstream.materialize_range([*_assets(*names), *checks], *AUTUMN)
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert {e.check_name for e in evaluations} >= {
+        "no_duplicate_keys",
+        "hourly_series_complete",
+        "energy_not_negative",
+    }
+    assert all(e.passed for e in evaluations), [e.description for e in evaluations if not e.passed]
