@@ -25,8 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="run the main job against the embedded sandbox")
     demo.add_argument("--portfolio", type=int, default=20, help="sandbox PCEs (default 20)")
     demo.add_argument("--days", type=int, default=7, help="informative gas days (default 7)")
-    dev = commands.add_parser("dev", help="start the ADICT sandbox and the Dagster UI")
-    dev.add_argument("--port", type=int, default=8765, help="sandbox port (default 8765)")
+    dev = commands.add_parser("dev", help="start the sandboxes and the Dagster UI")
+    dev.add_argument(
+        "--port", type=int, default=8765, help="ADICT sandbox port, Ingrid's is the next one"
+    )
     dev.add_argument("--portfolio", type=int, default=20)
     plan = commands.add_parser("plan", help="the calls a backfill needs, before spending any")
     plan.add_argument("asset", help="e.g. adict/informative_consumption")
@@ -68,33 +70,41 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    """`dagster dev` on our definitions, with the sandbox in a child process."""
+    """`dagster dev` on our definitions, with the sandboxes in child processes."""
     from pipelines.demo import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, dagster_home
 
-    base = f"http://127.0.0.1:{args.port}"
+    adict, ingrid = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 1}"
     env = os.environ.copy()
-    env.setdefault("ADICT_BASE_URL", f"{base}/adict/v2")
-    env.setdefault("ADICT_TOKEN_URL", f"{base}/oauth2/token")
-    env.setdefault("ADICT_CLIENT_ID", SANDBOX_CLIENT_ID)
-    env.setdefault("ADICT_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
+    for name, value in {
+        "ADICT_BASE_URL": f"{adict}/adict/v2",
+        "ADICT_TOKEN_URL": f"{adict}/oauth2/token",
+        "ADICT_CLIENT_ID": SANDBOX_CLIENT_ID,
+        "ADICT_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+        "INGRID_BASE_URL": ingrid,
+        "INGRID_TOKEN_URL": f"{ingrid}/oauth2/token",
+        "INGRID_CLIENT_ID": SANDBOX_CLIENT_ID,
+        "INGRID_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+        "INGRID_CONTRACT_CODE": "GRT-SHP-0001",
+    }.items():
+        env.setdefault(name, value)  # a real upstream in the environment wins
     env["DAGSTER_HOME"] = str(dagster_home())
-    sandbox = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "adict",
-            "--port",
-            str(args.port),
-            "--portfolio",
-            str(args.portfolio),
-            "--client-id",
-            SANDBOX_CLIENT_ID,
-            "--client-secret",
-            SANDBOX_CLIENT_SECRET,
-        ],
-        env=env,
-    )
+    credentials = ["--client-id", SANDBOX_CLIENT_ID, "--client-secret", SANDBOX_CLIENT_SECRET]
+    sandbox = [sys.executable, "-m", "sandbox"]
+    children = [
+        subprocess.Popen(
+            [
+                *sandbox,
+                "adict",
+                "--port",
+                str(args.port),
+                "--portfolio",
+                str(args.portfolio),
+                *credentials,
+            ],
+            env=env,
+        ),
+        subprocess.Popen([*sandbox, "ingrid", "--port", str(args.port + 1), *credentials], env=env),
+    ]
     try:
         time.sleep(1.0)
         dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
@@ -102,7 +112,8 @@ def _dev(args: argparse.Namespace) -> int:
             [dagster, "dev", "-m", "pipelines.definitions"], env=env, cwd=REPO_ROOT
         )
     finally:
-        sandbox.terminate()
+        for child in children:
+            child.terminate()
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""`python -m sandbox adict --port 8765 ...`: serve a sandbox in the foreground."""
+"""`python -m sandbox adict|ingrid --port …`: serve a sandbox in the foreground."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import contextlib
 import logging
 import threading
 
+from starlette.types import ASGIApp
+
+from sandbox import ingrid_app
 from sandbox.adict_app import AdictSandboxConfig, build_adict_app
 from sandbox.server import SandboxServer
 
@@ -26,9 +29,14 @@ def main(argv: list[str] | None = None) -> None:
     adict.add_argument("--token-ttl", type=int, default=defaults.token_ttl_seconds)
     adict.add_argument("--client-id", default=client_id)
     adict.add_argument("--client-secret", default=secret)
+    ingrid = commands.add_parser("ingrid", help="GRTgaz Ingrid sandbox")
+    ingrid_app.add_cli_arguments(ingrid)
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.command == "ingrid":
+        app = ingrid_app.build_ingrid_app(ingrid_app.config_from_cli(args))
+        return _serve(app, args.host, args.port)
     config = AdictSandboxConfig(
         seed=args.seed,
         portfolio_size=args.portfolio,
@@ -37,7 +45,11 @@ def main(argv: list[str] | None = None) -> None:
         token_ttl_seconds=args.token_ttl,
         clients={args.client_id: args.client_secret},
     )
-    with SandboxServer(build_adict_app(config), host=args.host, port=args.port) as server:
+    _serve(build_adict_app(config), args.host, args.port)
+
+
+def _serve(app: ASGIApp, host: str, port: int) -> None:
+    with SandboxServer(app, host=host, port=port) as server:
         print(server.base_url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: leave the block, stop
             threading.Event().wait()
