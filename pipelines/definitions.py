@@ -6,10 +6,12 @@ import dagster as dg
 
 from assets.adict import ADICT_ASSETS, ADICT_CHECKS
 from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
+from assets.sfm import SFM_ASSETS, SFM_CHECKS
 from pipelines.schedules import JOBS, SCHEDULES
 from pipelines.settings import gazoduc_home, keep_personal_data, setting
 from resources.adict import AdictResource
 from resources.ingrid import IngridResource
+from resources.sfm import SfmResource
 from warehouse.resource import WarehouseResource
 
 
@@ -39,18 +41,33 @@ def ingrid_resource() -> IngridResource:
     )
 
 
+def sfm_resource() -> SfmResource:
+    return SfmResource(
+        base_url=dg.EnvVar("SFM_BASE_URL"),
+        token_url=dg.EnvVar("SFM_TOKEN_URL"),
+        client_id=dg.EnvVar("SFM_CLIENT_ID"),
+        scope=dg.EnvVar("SFM_SCOPE"),
+        cert_file=dg.EnvVar("SFM_CERT_FILE"),
+        key_file=dg.EnvVar("SFM_KEY_FILE"),
+        calls_per_second=float(setting("SFM_CALLS_PER_SECOND")),
+        calls_per_day=int(setting("SFM_CALLS_PER_DAY")),
+        state_dir=str(gazoduc_home() / "state"),
+    )
+
+
 def warehouse_resource() -> WarehouseResource:
     return WarehouseResource(home=str(gazoduc_home()), keep_personal_data=keep_personal_data())
 
 
 defs = dg.Definitions(
-    assets=[*ADICT_ASSETS, *INGRID_ASSETS],
-    asset_checks=[*ADICT_CHECKS, *INGRID_CHECKS],
+    assets=[*ADICT_ASSETS, *INGRID_ASSETS, *SFM_ASSETS],
+    asset_checks=[*ADICT_CHECKS, *INGRID_CHECKS, *SFM_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={
         "adict": adict_resource(),
         "ingrid": ingrid_resource(),
+        "sfm": sfm_resource(),
         "warehouse": warehouse_resource(),
     },
 )

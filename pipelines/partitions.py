@@ -19,6 +19,11 @@ MONTH_START = "2021-01-01"
 gas_days = dg.DailyPartitionsDefinition(
     start_date=GAS_DAY_START, timezone="Europe/Paris", hour_offset=GAS_DAY_START_HOUR
 )
+# SFM serves the current gas day (indicators, programs being declared) and the next one
+# (programs declared the day before): its partitions reach one day past today's.
+gas_days_ahead = dg.DailyPartitionsDefinition(
+    start_date=GAS_DAY_START, timezone="Europe/Paris", hour_offset=GAS_DAY_START_HOUR, end_offset=2
+)
 months = dg.MonthlyPartitionsDefinition(start_date=MONTH_START, timezone="Europe/Paris")
 
 

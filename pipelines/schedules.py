@@ -5,10 +5,11 @@ re-read window)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from pipelines.partitions import gas_day_of
 from pipelines.settings import setting
 from resources.ingrid_endpoints import ENDPOINTS as INGRID_ENDPOINTS
 
@@ -47,6 +48,12 @@ ingrid_reference_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(
         *(["ingrid", e.name] for e in INGRID_ENDPOINTS if not e.dated)
     ),
+)
+
+sfm_indicators_job = dg.define_asset_job("sfm_indicators", selection="sfm/flexibility_indicators")
+sfm_programs_job = dg.define_asset_job(
+    "sfm_programs",
+    selection=dg.AssetSelection.assets(["sfm", "hms_profiles"], ["sfm", "rebuilt_hms_profiles"]),
 )
 
 
@@ -154,6 +161,29 @@ def ingrid_reference_daily(context: dg.ScheduleEvaluationContext) -> dg.RunReque
     return dg.RunRequest(run_key=_tick_day(context).isoformat())
 
 
+# SFM indicators are published at H-8 min (seed 001 §3.2.2.1): capture them at H-7 min.
+@dg.schedule(cron_schedule="53 * * * *", job=sfm_indicators_job, execution_timezone=TIMEZONE)
+def sfm_indicators_hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    if _busy(context, sfm_indicators_job.name):
+        return dg.SkipReason("the previous indicator capture is still going")
+    tick = context.scheduled_execution_time or datetime.now(UTC)
+    return dg.RunRequest(run_key=tick.isoformat(), partition_key=gas_day_of(tick).isoformat())
+
+
+# Programs: yesterday's gas day has just closed (06:00), so its answers are final; today's
+# and tomorrow's are refreshed too (tomorrow's are declared the day before).
+@dg.schedule(cron_schedule="15 6 * * *", job=sfm_programs_job, execution_timezone=TIMEZONE)
+def sfm_programs_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    if _busy(context, sfm_programs_job.name):
+        return dg.SkipReason("the previous SFM programs run is still going")
+    today = _tick_day(context)
+    first, last = today - timedelta(days=1), today + timedelta(days=1)
+    return dg.RunRequest(
+        run_key=today.isoformat(),
+        tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()},
+    )
+
+
 JOBS = [
     rights_job,
     informative_job,
@@ -161,6 +191,8 @@ JOBS = [
     documents_job,
     ingrid_days_job,
     ingrid_reference_job,
+    sfm_indicators_job,
+    sfm_programs_job,
 ]
 SCHEDULES = [
     adict_rights_daily,
@@ -170,4 +202,6 @@ SCHEDULES = [
     ingrid_daily,
     ingrid_monthly_reread,
     ingrid_reference_daily,
+    sfm_indicators_hourly,
+    sfm_programs_daily,
 ]

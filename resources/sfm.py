@@ -58,7 +58,12 @@ class SfmClient:
         return _listed(self._get(PATHS["indicators"]), "siteIndicators")
 
     def site_ids(self, indicators: list[dict[str, Any]]) -> list[str]:
-        return sorted({i["currentIndicator"]["siteId"] for i in indicators})
+        """The contract's sites, from the indicators (§14 has no list of sites)."""
+        sites = set()
+        for item in indicators:
+            body = item.get("siteIndicators", item)  # §13.1's object, wrapped or not
+            sites.add(body["currentIndicator"]["siteId"])
+        return sorted(sites)
 
     def profiles(self, site: str, day: date) -> list[dict[str, Any]]:
         """Every program declared for a site and gas day, with its feasibility."""

@@ -13,9 +13,14 @@ import pytest
 
 from resources.adict import AdictResource
 from resources.ingrid import IngridResource
+from resources.sfm import SfmResource
 from sandbox.adict_app import AdictSandbox, AdictSandboxConfig, build_adict_app
+from sandbox.certificates import valid_for
 from sandbox.ingrid_app import IngridSandboxConfig, build_ingrid_app
 from sandbox.server import SandboxServer
+from sandbox.sfm_app import build_sfm_app
+from sandbox.sfm_auth import AssertionTokenIssuer
+from sandbox.sfm_data import SfmSandboxConfig
 from warehouse.resource import WarehouseResource
 
 CLIENT_ID = "gazoduc-tests"
@@ -139,6 +144,62 @@ def ingrid_upstream(home: Path) -> Iterator[Callable[..., IngridUpstream]]:
         server = SandboxServer(app).start()
         servers.append(server)
         return IngridUpstream(server, app.state.sandbox, home)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+SFM_CLIENT_ID = "gazoduc-sfm-tests"
+SFM_SCOPE = "api://sfm-sandbox/.default"
+
+
+@dataclass
+class SfmUpstream:
+    """A running SFM sandbox (certificate-verifying token endpoint) and our resource."""
+
+    server: SandboxServer
+    sandbox: Any
+    home: Path
+    cert_file: Path
+    key_file: Path
+
+    def resource(self, **overrides: Any) -> SfmResource:
+        settings = dict(
+            base_url=f"{self.server.base_url}/sfm/v1",
+            token_url=f"{self.server.base_url}/oauth2/v2.0/token",
+            client_id=SFM_CLIENT_ID,
+            scope=SFM_SCOPE,
+            cert_file=str(self.cert_file),
+            key_file=str(self.key_file),
+            calls_per_second=50.0,
+            state_dir=str(self.home / "state"),
+        )
+        return SfmResource(**(settings | overrides))
+
+    def resources(self, **overrides: Any) -> dict[str, object]:
+        return {
+            "sfm": self.resource(**overrides),
+            "warehouse": WarehouseResource(home=str(self.home)),
+        }
+
+    def set_clock(self, moment: Any) -> None:
+        self.sandbox.clock.set_now(moment)
+
+
+@pytest.fixture
+def sfm_upstream(home: Path, tmp_path: Path) -> Iterator[Callable[..., SfmUpstream]]:
+    """Start an SFM sandbox: `sfm_upstream(now=datetime(...), certificate_days=365)`."""
+    servers: list[SandboxServer] = []
+
+    def start(certificate_days: int = 365, **config: Any) -> SfmUpstream:
+        pair = valid_for(certificate_days, key_name="sfm-tests")
+        cert_file, key_file = pair.write(tmp_path, f"sfm-{len(servers)}")
+        issuer = AssertionTokenIssuer({SFM_CLIENT_ID: pair.certificate}, SFM_SCOPE)
+        app = build_sfm_app(SfmSandboxConfig(**config), issuer)
+        server = SandboxServer(app).start()
+        servers.append(server)
+        return SfmUpstream(server, app.state.sandbox, home, cert_file, key_file)
 
     yield start
     for server in servers:

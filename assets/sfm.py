@@ -1,0 +1,231 @@
+"""GRTgaz SFM assets: indicator captures, declared programs and rebuilt programs.
+
+Indicators exist only in the present (the API shows the current and next ones): an hourly
+schedule captures them just after their publication at H-8 min, and the captures pile up
+per gas day, so an analyst can replay the colours of any past moment. Programs and
+rebuilt programs are asked per site and gas day (the API has no range); an answer
+fetched after its gas day closed is final and never asked again.
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import orjson
+
+from assets.checks import WINDOW_METADATA, EnergyBounds, table_checks
+from assets.common import call_metadata, partition_days
+from pipelines.partitions import gas_day_of, gas_days_ahead, month_key
+from pipelines.progress import Progress
+from pipelines.sfm_rules import gas_day_start
+from resources.http import UpstreamError
+from resources.quota import QuotaExhausted
+from resources.sfm import API, SfmClient, SfmResource
+from resources.streams import MalformedStreamError
+from warehouse.build import months_between
+from warehouse.raw import Answer, RawZone
+from warehouse.resource import WarehouseResource
+from warehouse.sfm import (
+    FLEXIBILITY_INDICATORS,
+    HMS_PROFILES,
+    REBUILT_HMS_PROFILES,
+    indicator_rows,
+    profile_rows,
+    rebuilt_rows,
+)
+from warehouse.store import PartitionStore, TableSpec
+
+POOL = "sfm"
+_COMMON = dict(key_prefix="sfm", group_name="sfm", pool=POOL, kinds={"parquet", "duckdb"})
+ALL_SITES = "*"  # the raw-zone scope of answers covering every site
+Rows = Callable[[Any], Iterable[dict[str, Any]]]
+
+
+@dg.asset(
+    **_COMMON,
+    partitions_def=gas_days_ahead,
+    description="Flexibility indicators of every site, captured hourly after their publication "
+    "at H-8 min (seed 001 §3.2.2.1); appended captures, current and next.",
+)
+def flexibility_indicators(
+    context: dg.AssetExecutionContext, sfm: SfmResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    day = date.fromisoformat(context.partition_key)
+    now = datetime.now(UTC)
+    if gas_day_of(now) != day:
+        raise dg.Failure(
+            f"SFM serves only the indicators in force now (gas day {gas_day_of(now)}): "
+            f"gas day {day} cannot be captured; its history is the captures made then",
+            allow_retries=False,
+        )
+    raw, store = warehouse.raw_zone(), warehouse.store(FLEXIBILITY_INDICATORS)
+    with sfm.client() as client:
+        indicators = client.indicators()
+        body = orjson.dumps(indicators)
+        raw.put(
+            API, FLEXIBILITY_INDICATORS.name, ALL_SITES, day, day, body, "data", len(indicators)
+        )
+        rows = [row for item in indicators for row in indicator_rows(item, now, day)]
+        table = store.spec.to_arrow(rows, now)
+        with store.landing(months_between) as landing:  # appended: no capture replaced
+            landing.add(table, [month_key(day)] * table.num_rows)
+        warehouse.refresh_catalog()
+        return dg.MaterializeResult(
+            metadata={
+                "rows": dg.MetadataValue.int(table.num_rows),
+                "sites": dg.MetadataValue.int(len(indicators)),
+                "captured_at": now.isoformat(),
+                **call_metadata(client.caller),
+                **_certificate_metadata(context, sfm),
+            }
+        )
+
+
+def _site_day_asset(
+    spec: TableSpec, fetch: Callable[[SfmClient, str, date], Any], rows: Rows, description: str
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=spec.name,
+        **_COMMON,
+        partitions_def=gas_days_ahead,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        description=description,
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, sfm: SfmResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        return _land_site_days(context, sfm, warehouse, spec, fetch, rows)
+
+    return _asset
+
+
+hms_profiles = _site_day_asset(
+    HMS_PROFILES,
+    lambda client, site, day: client.profiles(site, day),
+    lambda programs: (row for program in programs for row in profile_rows(program)),
+    "Every program declared per site and gas day, with its feasibility status and comment "
+    "(seed 001 §13.3); one row per hourly slot.",
+)
+rebuilt_hms_profiles = _site_day_asset(
+    REBUILT_HMS_PROFILES,
+    lambda client, site, day: client.rebuilt_profile(site, day),
+    lambda rebuilt: rebuilt_rows(rebuilt) if rebuilt else (),
+    "The rebuilt (reference) program per site and gas day (seed 001 chapter 2, §13.4); "
+    "one row per hourly slot.",
+)
+SFM_ASSETS = [flexibility_indicators, hms_profiles, rebuilt_hms_profiles]
+SFM_CHECKS = [
+    table_checks(flexibility_indicators, FLEXIBILITY_INDICATORS),
+    table_checks(hms_profiles, HMS_PROFILES, energy=EnergyBounds("quantity", 24 * 5e6)),
+    table_checks(
+        rebuilt_hms_profiles, REBUILT_HMS_PROFILES, energy=EnergyBounds("quantity", 24 * 5e6)
+    ),
+]
+
+
+def _land_site_days(
+    context: dg.AssetExecutionContext,
+    sfm: SfmResource,
+    warehouse: WarehouseResource,
+    spec: TableSpec,
+    fetch: Callable[[SfmClient, str, date], Any],
+    rows: Rows,
+) -> dg.MaterializeResult:
+    first, last = partition_days(context)
+    raw, store = warehouse.raw_zone(), warehouse.store(spec)
+    with sfm.client() as client:
+        sites = client.site_ids(client.indicators())
+        final = _final_answers(raw, spec.name, first, last)
+        asks = [(s, d) for d in _days(first, last) for s in sites if (s, d) not in final]
+        context.log.info(f"{spec.name} {first}..{last}: {len(sites)} sites, {len(asks)} calls")
+        failed = _fetch(context, raw, spec.name, asks, lambda s, d: fetch(client, s, d))
+        landed = _build(store, raw, spec.name, first, last, rows)
+        warehouse.refresh_catalog()
+        metadata = {
+            "rows": dg.MetadataValue.int(landed),
+            "sites": dg.MetadataValue.int(len(sites)),
+            WINDOW_METADATA: f"{first}..{last}",
+            **call_metadata(client.caller),
+            **_certificate_metadata(context, sfm),
+        }
+    if failed:
+        raise dg.Failure(
+            description=f"{len(failed)} site-days failed ({', '.join(failed[:5])}); the rest "
+            "is landed, a re-run asks only for what is missing",
+            metadata=metadata,
+        )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _fetch(
+    context: dg.AssetExecutionContext,
+    raw: RawZone,
+    dataset: str,
+    asks: list[tuple[str, date]],
+    fetch: Callable[[str, date], Any],
+) -> list[str]:
+    """Ask each site-day, storing each answer as it comes; failures are reported."""
+    failed, progress = [], Progress(len(asks), context.log)
+    for site, day in asks:
+        try:
+            answer = fetch(site, day)
+        except QuotaExhausted as exc:
+            context.log.warning(f"{exc}: {len(asks) - progress.done} calls left for later")
+            failed.append("quota")
+            break
+        except (UpstreamError, MalformedStreamError) as exc:
+            context.log.error(f"{dataset} {site} {day}: {exc}")
+            failed.append(f"{site} {day}")
+            continue
+        body = orjson.dumps(answer)
+        outcome = "data" if answer else "no_data"
+        raw.put(API, dataset, site, day, day, body, outcome, len(answer or ()))
+        progress.tick()
+    return failed
+
+
+def _final_answers(raw: RawZone, dataset: str, first: date, last: date) -> set[tuple[str, date]]:
+    """Site-days answered after their gas day closed: nothing can change them any more."""
+    return {
+        (a.id_pce, a.first_day)
+        for a in raw.answers(API, dataset, None, first, last)
+        if a.fetched_at >= gas_day_start(a.first_day + timedelta(days=1))
+    }
+
+
+def _build(
+    store: PartitionStore, raw: RawZone, dataset: str, first: date, last: date, rows: Rows
+) -> int:
+    """Each site-day from its newest stored answer: it replaces that site's rows of the day."""
+    newest: dict[tuple[str, date], Answer] = {}
+    for answer in raw.answers(API, dataset, None, first, last):  # oldest first
+        newest[(answer.id_pce, answer.first_day)] = answer
+    landed = 0
+    with store.landing(months_between) as landing:
+        for (site, day), answer in newest.items():
+            records = list(rows(orjson.loads(raw.read(answer))))
+            table = store.spec.to_arrow(records, answer.fetched_at)
+            landing.add(table, [month_key(day)] * table.num_rows)
+            landing.replace(site, day, day, answer.fetched_at)
+            landed += table.num_rows
+    return landed
+
+
+def _days(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _certificate_metadata(
+    context: dg.AssetExecutionContext, sfm: SfmResource
+) -> dict[str, dg.MetadataValue]:
+    """Days left on the certificate; a warning from 30 days before (seed 001 §12.2)."""
+    assertion = sfm.assertion()
+    metadata = {"certificate_days_left": dg.MetadataValue.int(assertion.days_left())}
+    if warning := assertion.expiry_warning():
+        context.log.warning(warning)
+        metadata["certificate_warning"] = dg.MetadataValue.text(warning)
+    return metadata
