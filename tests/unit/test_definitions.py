@@ -46,6 +46,8 @@ def test_schedules_follow_grdfs_calendar_in_paris() -> None:
         "ingrid_daily": ("0 12 * * *", "Europe/Paris"),
         "ingrid_monthly_reread": ("0 13 15 * *", "Europe/Paris"),
         "ingrid_reference_daily": ("0 7 * * *", "Europe/Paris"),
+        "sfm_indicators_hourly": ("53 * * * *", "Europe/Paris"),
+        "sfm_programs_daily": ("15 6 * * *", "Europe/Paris"),
     }
 
 
@@ -110,3 +112,26 @@ def test_the_monthly_ingrid_reread_covers_the_whole_previous_month() -> None:
         (request,) = schedule.evaluate_tick(context).run_requests
     assert request.tags["dagster/asset_partition_range_start"] == "2026-02-01"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-02-28"
+
+
+def test_indicators_are_captured_at_h_minus_7_into_the_gas_day_of_the_tick() -> None:
+    schedule = next(s for s in defs.schedules if s.name == "sfm_indicators_hourly")
+    tick = datetime(2026, 11, 24, 5, 53, tzinfo=ZoneInfo("Europe/Paris"))  # still gas day 23
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick,
+            repository_def=defs.get_repository_def(),
+        )
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-11-23"
+
+
+def test_the_programs_run_reads_yesterday_today_and_tomorrow() -> None:
+    schedule = next(s for s in defs.schedules if s.name == "sfm_programs_daily")
+    tick = datetime(2026, 11, 23, 6, 15, tzinfo=ZoneInfo("Europe/Paris"))
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-11-22"
+    assert request.tags["dagster/asset_partition_range_end"] == "2026-11-24"
