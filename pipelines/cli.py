@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("quota", help="calls used per day, API and client, and rejections")
     report = commands.add_parser("report", help="an HTML page (and PNG charts) of the warehouse")
     report.add_argument("--out", type=Path, help="output folder (default $GAZODUC_HOME/report)")
+    sfm = commands.add_parser("sfm", help="SFM programs: pre-check, e-mail fallback CSV")
+    sfm.add_argument("args", nargs=argparse.REMAINDER, help="check FILE [--at] | csv FILE")
     warehouse = commands.add_parser("warehouse", help="the DuckDB catalog BI tools open")
     warehouse.add_argument("action", choices=["refresh"], help="rebuild every view")
     commands.add_parser("settings", help="every environment variable and its value")
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "reparse": _reparse,
         "quota": _quota,
         "report": _report,
+        "sfm": _sfm,
         "warehouse": _warehouse,
         "settings": _settings,
     }
@@ -179,10 +182,16 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warehouse(_: argparse.Namespace) -> int:
-    from pipelines.definitions import warehouse_resource
+def _sfm(args: argparse.Namespace) -> int:
+    from pipelines.sfm_check import sfm_main
 
-    views = warehouse_resource().refresh_catalog()
+    return sfm_main(args.args)
+
+
+def _warehouse(_: argparse.Namespace) -> int:
+    from warehouse.catalog import refresh_warehouse
+
+    views = refresh_warehouse(gazoduc_home())
     print(f"{gazoduc_home() / 'warehouse.duckdb'}: {len(views)} views")
     print("\n".join(f"  {v}" for v in views))
     return 0

@@ -582,6 +582,15 @@ class ShownIndicators:
         """The colours the feasibility checks use at this instant."""
         return {indicator: state.status for indicator, state in self.current.items()}
 
+    def colours_at(self, moment: datetime) -> dict[Indicator, Colour]:
+        """The colours in force at `moment`, a little after the instant shown: a pending
+        `nextIndicator` counts once its application time has come (§3.2.2.1)."""
+        colours = self.colours_in_force
+        for indicator, state in (self.next or {}).items():
+            if state.application <= moment:
+                colours[indicator] = state.status
+        return colours
+
 
 def indicators_at(publications: Sequence[Publication], moment: datetime) -> ShownIndicators | None:
     """The indicators in force and shown at `moment`, from a mesh's publications.
@@ -787,6 +796,19 @@ def assess_feasibility(
     shown = indicators_at(publications, received_at)
     # Reading: before any publication nothing restricts flexibility: all green.
     colours = shown.colours_in_force if shown else dict(ALL_GREEN)
+    return assess_with_colours(profile, site, history, colours, received_at)
+
+
+def assess_with_colours(
+    profile: InputHmsProfile,
+    site: Site,
+    history: Sequence[HmsProfile],
+    colours: Mapping[Indicator, Colour],
+    received_at: datetime,
+) -> Feasibility:
+    """§3 with the colours in force at `received_at` already known: the sandbox derives
+    them from its publications, the pre-check from the indicators the API shows."""
+    colours = dict(colours)
     outcome = Feasibility(FeasibilityStatus.ACCEPTED, site.ref, colours, profile.gas_day)
     if received_at < automatic_acceptance_deadline(profile.gas_day):
         return outcome  # §3.1
