@@ -14,16 +14,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import dagster as dg
 import httpx
 import orjson
 from pydantic import Field
 
-from resources.http import ApiCaller, ClientCredentials, RetryableError, UpstreamError, timeouts
-from resources.quota import QuotaExhausted, QuotaLedger, QuotaLimits, ledger_path
+from resources.http import (
+    ApiCaller,
+    ClientCredentials,
+    RetryableError,
+    UpstreamError,
+    UpstreamResource,
+    timeouts,
+)
+from resources.quota import QuotaExhausted
 from resources.streams import MalformedStreamError, Trailer, iter_json_objects, split_trailer
 
 log = logging.getLogger(__name__)
@@ -420,21 +425,13 @@ def _check_trailer(trailer: Trailer | None, where: str) -> None:
     raise AdictTraitementError(message)
 
 
-class AdictResource(dg.ConfigurableResource):
+class AdictResource(UpstreamResource):
     """GRDF ADICT, configured by ADICT_* variables (see README)."""
 
-    base_url: str
-    token_url: str
-    client_id: str
+    API: ClassVar[str] = API
     client_secret: str = Field(repr=False)
     scope: str = "/adict/v2"
-    calls_per_second: float = 1.0
-    calls_per_day: int = 6000
-    state_dir: str = ".gazoduc/state"
-
-    def ledger(self) -> QuotaLedger:
-        limits = QuotaLimits(self.calls_per_second, self.calls_per_day)
-        return QuotaLedger(ledger_path(Path(self.state_dir)), API, self.client_id, limits)
+    calls_per_day: int = 6000  # the smallest tier (contract annex 4)
 
     @contextmanager
     def client(self) -> Iterator[AdictClient]:

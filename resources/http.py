@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from pathlib import Path
+from typing import ClassVar, TypeVar
 
+import dagster as dg
 import httpx
 import tenacity
 
-from resources.quota import QuotaLedger
+from resources.quota import QuotaLedger, QuotaLimits, ledger_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -240,3 +242,23 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
 
 def _short(text: str, limit: int = 300) -> str:
     return " ".join(text.split())[:limit]
+
+
+class UpstreamResource(dg.ConfigurableResource):
+    """What every upstream is configured with: where it is, who we are, how fast we may go.
+
+    Each API's resource adds its own credentials; all take their calls from the shared
+    ledger under their own name, so ADICT's budget never pays for Ingrid's calls.
+    """
+
+    API: ClassVar[str]
+    base_url: str
+    token_url: str
+    client_id: str
+    calls_per_second: float = 1.0
+    calls_per_day: int = 10_000
+    state_dir: str = ".gazoduc/state"
+
+    def ledger(self) -> QuotaLedger:
+        limits = QuotaLimits(self.calls_per_second, self.calls_per_day)
+        return QuotaLedger(ledger_path(Path(self.state_dir)), self.API, self.client_id, limits)

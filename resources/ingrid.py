@@ -14,15 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import dagster as dg
 import httpx
 import orjson
 from pydantic import Field
 
-from resources.http import ApiCaller, ClientCredentials, UpstreamError, timeouts
+from resources.http import ApiCaller, ClientCredentials, UpstreamError, UpstreamResource, timeouts
 from resources.ingrid_endpoints import (
     END_PARAM,
     ITEMS_FIELD,
@@ -33,7 +31,6 @@ from resources.ingrid_endpoints import (
     START_PARAM,
     Endpoint,
 )
-from resources.quota import QuotaLedger, QuotaLimits, ledger_path
 from resources.streams import MalformedStreamError
 
 log = logging.getLogger(__name__)
@@ -146,21 +143,12 @@ def load_records(body: bytes) -> list[dict[str, Any]]:
     return orjson.loads(body)
 
 
-class IngridResource(dg.ConfigurableResource):
+class IngridResource(UpstreamResource):
     """GRTgaz Ingrid, configured by INGRID_* variables (see README)."""
 
-    base_url: str
-    token_url: str
-    client_id: str
+    API: ClassVar[str] = API
     client_secret: str = Field(repr=False)
     contract_code: str
-    calls_per_second: float = 1.0
-    calls_per_day: int = 10_000
-    state_dir: str = ".gazoduc/state"
-
-    def ledger(self) -> QuotaLedger:
-        limits = QuotaLimits(self.calls_per_second, self.calls_per_day)
-        return QuotaLedger(ledger_path(Path(self.state_dir)), API, self.client_id, limits)
 
     @contextmanager
     def client(self) -> Iterator[IngridClient]:

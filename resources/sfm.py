@@ -12,15 +12,12 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import dagster as dg
 import httpx
 import orjson
 
-from resources.http import ApiCaller, ClientCredentials, UpstreamError, timeouts
-from resources.quota import QuotaLedger, QuotaLimits, ledger_path
+from resources.http import ApiCaller, ClientCredentials, UpstreamError, UpstreamResource, timeouts
 from resources.sfm_auth import CertificateAssertion
 from resources.streams import MalformedStreamError
 
@@ -133,22 +130,13 @@ def _listed(body: Any, field: str) -> list[dict[str, Any]]:
     return items
 
 
-class SfmResource(dg.ConfigurableResource):
+class SfmResource(UpstreamResource):
     """GRTgaz SFM, configured by SFM_* variables (see README)."""
 
-    base_url: str
-    token_url: str
-    client_id: str
+    API: ClassVar[str] = API
     scope: str
     cert_file: str
     key_file: str
-    calls_per_second: float = 1.0
-    calls_per_day: int = 10_000
-    state_dir: str = ".gazoduc/state"
-
-    def ledger(self) -> QuotaLedger:
-        limits = QuotaLimits(self.calls_per_second, self.calls_per_day)
-        return QuotaLedger(ledger_path(Path(self.state_dir)), API, self.client_id, limits)
 
     def assertion(self) -> CertificateAssertion:
         """Checked now: a key that does not match, or an expired certificate, fail here."""
