@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 SANDBOX_CONTRACT = "GRT-SHP-0001"
+SFM_SANDBOX_SCOPE = "api://sfm-sandbox/.default"
 EXAMPLE_QUERIES = (
     """
 SELECT journee_gaziere, count(*) AS pce, round(sum(energie)) AS energie_kwh,
@@ -37,9 +38,16 @@ FROM adict.informative_consumption
 GROUP BY journee_gaziere ORDER BY journee_gaziere
 """,
     """
-SELECT gas_day, count(*) AS hours, round(sum(quantity)) AS measured_kwh, any_value(unit) AS unit
+SELECT gas_day, count(DISTINCT point_code) AS points, count(*) // count(DISTINCT point_code)
+       AS hours, round(sum(quantity)) AS measured_kwh, any_value(unit) AS unit
 FROM ingrid.hourly_measures
 GROUP BY gas_day ORDER BY gas_day
+""",
+    """
+SELECT hms_site_id, gas_day, count(DISTINCT hms_profile_id) AS programs,
+       count(DISTINCT hms_profile_id) FILTER (WHERE feasibility_status = 'ACCEPTED') AS accepted
+FROM sfm.hms_profiles
+GROUP BY ALL ORDER BY ALL
 """,
 )
 
@@ -58,15 +66,19 @@ def run_demo(portfolio: int, days: int) -> int:
     from sandbox.adict_app import AdictSandboxConfig, build_adict_app
     from sandbox.ingrid_app import IngridSandboxConfig, build_ingrid_app
     from sandbox.server import SandboxServer
+    from sandbox.sfm_app import build_sfm_app
+    from sandbox.sfm_data import SfmSandboxConfig
 
     credentials = {SANDBOX_CLIENT_ID: SANDBOX_CLIENT_SECRET}
     adict_config = AdictSandboxConfig(portfolio_size=portfolio, clients=credentials)
     ingrid_config = IngridSandboxConfig(
         clients=credentials, contracts={SANDBOX_CLIENT_ID: (SANDBOX_CONTRACT,)}
     )
+    issuer, cert_file, key_file = _sfm_issuer()
     with (
         SandboxServer(build_adict_app(adict_config)) as adict,
         SandboxServer(build_ingrid_app(ingrid_config)) as ingrid,
+        SandboxServer(build_sfm_app(SfmSandboxConfig(), issuer)) as sfm,
     ):
         os.environ.update(
             ADICT_BASE_URL=f"{adict.base_url}/adict/v2",
@@ -78,13 +90,31 @@ def run_demo(portfolio: int, days: int) -> int:
             INGRID_CLIENT_ID=SANDBOX_CLIENT_ID,
             INGRID_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
             INGRID_CONTRACT_CODE=SANDBOX_CONTRACT,
+            SFM_BASE_URL=f"{sfm.base_url}/sfm/v1",
+            SFM_TOKEN_URL=f"{sfm.base_url}/oauth2/v2.0/token",
+            SFM_CLIENT_ID=SANDBOX_CLIENT_ID,
+            SFM_SCOPE=SFM_SANDBOX_SCOPE,
+            SFM_CERT_FILE=str(cert_file),
+            SFM_KEY_FILE=str(key_file),
         )
         print(f"ADICT sandbox on {adict.base_url}: {portfolio} PCEs, 1 call/s, 6,000 calls/day")
         print(f"Ingrid sandbox on {ingrid.base_url}: contract {SANDBOX_CONTRACT}, 1 call/s")
+        print(f"SFM sandbox on {sfm.base_url}: certificate-signed auth, 1 call/s")
         before = {api: ledger.used_today() for api, ledger in _ledgers().items()}
         _materialize_all(days)
     _print_summary(before)
     return 0
+
+
+def _sfm_issuer() -> tuple[Any, Path, Path]:
+    """A certificate for the sandbox client (as sent to GRTgaz) and the issuer knowing it."""
+    from sandbox.certificates import valid_for
+    from sandbox.sfm_auth import AssertionTokenIssuer
+
+    pair = valid_for(365, common_name=SANDBOX_CLIENT_ID)
+    cert_file, key_file = pair.write(gazoduc_home() / "state", "sfm-sandbox")
+    issuer = AssertionTokenIssuer({SANDBOX_CLIENT_ID: pair.certificate}, SFM_SANDBOX_SCOPE)
+    return issuer, cert_file, key_file
 
 
 def _ledgers() -> dict[str, QuotaLedger]:
@@ -92,9 +122,11 @@ def _ledgers() -> dict[str, QuotaLedger]:
     ingrid = QuotaLimits(
         float(setting("INGRID_CALLS_PER_SECOND")), int(setting("INGRID_CALLS_PER_DAY"))
     )
+    sfm = QuotaLimits(float(setting("SFM_CALLS_PER_SECOND")), int(setting("SFM_CALLS_PER_DAY")))
     return {
         "ADICT": adict_ledger(),
         "Ingrid": QuotaLedger(state, "ingrid", setting("INGRID_CLIENT_ID"), ingrid),
+        "SFM": QuotaLedger(state, "sfm", setting("SFM_CLIENT_ID"), sfm),
     }
 
 
@@ -125,6 +157,35 @@ def _materialize_all(days: int) -> None:
             [asset], resources=defs.resources, instance=instance, run_config=QUIET, **partitions
         )
     _materialize_ingrid(defs, instance, first_day, last_day)
+    _materialize_sfm(defs, instance)
+
+
+def _materialize_sfm(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    from pipelines.partitions import gas_day_of
+
+    now_day = gas_day_of(datetime.now(UTC))
+    print(f"-> sfm/flexibility_indicators: a capture of gas day {now_day}")
+    indicators = defs.get_assets_def(dg.AssetKey(["sfm", "flexibility_indicators"]))
+    dg.materialize(
+        [indicators],
+        resources=defs.resources,
+        instance=instance,
+        run_config=QUIET,
+        partition_key=now_day.isoformat(),
+    )
+    first, last = now_day - timedelta(days=1), now_day + timedelta(days=1)
+    print(f"-> sfm/hms_profiles, sfm/rebuilt_hms_profiles: gas days {first}..{last}")
+    programs = [
+        defs.get_assets_def(dg.AssetKey(["sfm", name]))
+        for name in ("hms_profiles", "rebuilt_hms_profiles")
+    ]
+    dg.materialize(
+        programs,
+        resources=defs.resources,
+        instance=instance,
+        run_config=QUIET,
+        **_range(first, last),
+    )
 
 
 def _materialize_ingrid(
