@@ -224,7 +224,7 @@ def _print_summary(before: dict[str, int]) -> None:
         ).fetchall()
         for schema, view in views:
             (rows,) = con.execute(f"SELECT count(*) FROM {schema}.{view}").fetchall()[0]
-            print(f"  {schema}.{view:<28} {rows:>8,} rows")
+            print(f"  {schema + '.' + view:<42} {rows:>8,} rows")
         print()
         for api, ledger in _ledgers().items():
             used = ledger.used_today()
