@@ -26,6 +26,7 @@ from assets.checks import (
     Landed,
     Outcome,
     Scope,
+    publish,
     table_checks,
 )
 from assets.metadata import landed_metadata
@@ -81,7 +82,9 @@ _RANGE = dict(backfill_policy=dg.BackfillPolicy.single_run(), **_AFTER_RIGHTS)
 
 
 @dg.asset(**_COMMON, description="All our access rights (consents): one call, a daily snapshot.")
-def access_rights(adict: AdictResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def access_rights(
+    context: dg.AssetExecutionContext, adict: AdictResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     today = paris_today()
     raw = warehouse.raw_zone()
     with adict.client() as client:
@@ -94,8 +97,9 @@ def access_rights(adict: AdictResource, warehouse: WarehouseResource) -> dg.Mate
             today.isoformat(),
             warehouse.keep_personal_data,
         )
-        warehouse.refresh_catalog()
-        shown = landed_metadata(warehouse.store(ACCESS_RIGHTS), Scope((today.isoformat(),)), None)
+        snapshot = Scope((today.isoformat(),))
+        publish(context, warehouse, ACCESS_RIGHTS, snapshot)
+        shown = landed_metadata(warehouse.store(ACCESS_RIGHTS), snapshot, None)
         return _result(client, built, {"malformed_pce_ids": len(listing.malformed_ids), **shown})
 
 
@@ -182,7 +186,9 @@ def _land_windows(
         answers = [a for a in raw.answers(API, spec.name, None, first, last) if a.id_pce in pces]
         store = warehouse.store(spec)
         built = build_windows(store, raw, answers, first, last)
-        shown = landed_metadata(store, Scope(tuple(months_between(first, last)), first, last))
+        scope = Scope(tuple(months_between(first, last)), first, last)
+        publish(context, warehouse, spec, scope)
+        shown = landed_metadata(store, scope)
         extra = {"pces": len(pces), WINDOW_METADATA: f"{first}..{last}", **shown}
         return _finish(client, warehouse, built, report, extra)
 
@@ -210,6 +216,7 @@ def _land_documents(
         ]
         store = warehouse.store(spec)
         built = build_snapshot(store, raw, answers, month_key(today), warehouse.keep_personal_data)
+        publish(context, warehouse, spec, Scope((month_key(today),)))
         shown = landed_metadata(store, Scope((month_key(today),)), None)
         extra = {"pces": len(pces), "snapshot_month": month_key(today), **shown}
         return _finish(client, warehouse, built, report, extra)
@@ -289,9 +296,8 @@ def _finish(
     report: FetchReport,
     extra: dict[str, object],
 ) -> dg.MaterializeResult:
-    """Refresh the catalog, then succeed, or fail saying what is left (already landed
-    data stays landed; the next run asks only for what is missing)."""
-    warehouse.refresh_catalog()
+    """Succeed, or fail saying what is left (already landed data stays landed; the next
+    run asks only for what is missing)."""
     result = _result(client, built, extra | {"outcomes": dict(report.outcomes)})
     if report.stopped is not None:
         raise dg.Failure(
@@ -479,6 +485,7 @@ def _adict_checks(asset: dg.AssetsDefinition, spec: TableSpec) -> dg.AssetChecks
         "Every eligible PCE has rows, or a stored answer saying why not.",
         _rows_or_reason,
         blocking=True,
+        gates_publication=False,  # a PCE still to fetch: the run says so, the rest is right
     )
     if spec.day_sql is None:  # contractual, technical data: no energy, no restatement
         return table_checks(asset, spec, extra=[rows_or_reason])

@@ -84,6 +84,9 @@ class CheckRule:
     evaluate: Callable[[Landed], Outcome]
     blocking: bool = False
     severity: dg.AssetCheckSeverity = ERROR
+    # A blocking rule on the data itself keeps a failing partition out of the catalog; a
+    # rule on coverage (rows missing for now) does not: what did land is still right.
+    gates_publication: bool = True
 
 
 @dataclass(frozen=True)
@@ -159,10 +162,15 @@ def table_rules(
     return rules
 
 
+# Each table's rules, by "schema.table": the assets read them back to gate publication.
+_RULES: dict[str, list[CheckRule]] = {}
+
+
 def build_checks(
     asset: dg.AssetsDefinition, spec: TableSpec, rules: Sequence[CheckRule]
 ) -> dg.AssetChecksDefinition:
     by_name = {rule.name: rule for rule in rules}
+    _RULES[f"{spec.schema}.{spec.name}"] = list(rules)
     specs = [
         dg.AssetCheckSpec(r.name, asset=asset, description=r.description, blocking=r.blocking)
         for r in rules
@@ -189,6 +197,40 @@ def build_checks(
                 yield _result(rule, rule.evaluate(landed), scope)
 
     return _checks
+
+
+def blocking_failures(warehouse: WarehouseResource, spec: TableSpec, scope: Scope) -> list[str]:
+    """The blocking rules of a table that the rows in scope fail (its asset checks' rules)."""
+    registered = _RULES.get(f"{spec.schema}.{spec.name}", [])
+    rules = [r for r in registered if r.blocking and r.gates_publication]
+    if not rules:
+        return []
+    with landed_rows(warehouse.store(spec), scope) as con:
+        landed = Landed(con, spec, scope, warehouse)
+        outcomes = [(rule, rule.evaluate(landed)) for rule in rules]
+    return [
+        f"{rule.name}: {outcome.description}" for rule, outcome in outcomes if not outcome.passed
+    ]
+
+
+def publish(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, spec: TableSpec, scope: Scope
+) -> bool:
+    """Refresh the catalog BI tools read, unless what this run landed fails a blocking check.
+
+    The views read a snapshot of the files taken at refresh time: a partition that fails a
+    blocking rule stays out of BI's sight (BI keeps the last checked snapshot) until a run
+    lands good data; the asset checks, run next, then fail the run and say why.
+    """
+    failures = blocking_failures(warehouse, spec, scope)
+    if failures:
+        context.log.error(
+            f"{spec.schema}.{spec.name}: catalog not refreshed, BI keeps the last checked "
+            f"data: {'; '.join(failures)}"
+        )
+        return False
+    warehouse.refresh_catalog()
+    return True
 
 
 def _result(rule: CheckRule, outcome: Outcome, scope: Scope) -> dg.AssetCheckResult:

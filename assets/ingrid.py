@@ -13,7 +13,14 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from assets.checks import WINDOW_METADATA, EnergyBounds, HourlySeries, table_checks
+from assets.checks import (
+    WINDOW_METADATA,
+    EnergyBounds,
+    HourlySeries,
+    Scope,
+    publish,
+    table_checks,
+)
 from assets.common import call_metadata, last_closed_gas_day, partition_days
 from pipelines.partitions import PARIS, gas_days, paris_today
 from pipelines.progress import Progress
@@ -30,6 +37,7 @@ from resources.ingrid import (
 from resources.ingrid_endpoints import ENDPOINTS, Endpoint, Grain
 from resources.quota import QuotaExhausted
 from resources.streams import MalformedStreamError
+from warehouse.build import months_between
 from warehouse.ingrid import TABLES, build_days, build_snapshot
 from warehouse.raw import RawZone
 from warehouse.resource import WarehouseResource
@@ -129,7 +137,7 @@ def _land_days(
         )
         answers = raw.answers(API, endpoint.name, contract, first, last)
         built = build_days(warehouse.store(spec), raw, answers, first, last)
-        warehouse.refresh_catalog()
+        publish(context, warehouse, spec, Scope(tuple(months_between(first, last)), first, last))
         metadata = {
             "rows": dg.MetadataValue.int(built.rows),
             WINDOW_METADATA: f"{first}..{last}",
@@ -162,7 +170,7 @@ def _land_snapshot(
         if not todays:
             raise dg.Failure(f"{endpoint.name}: no answer from Ingrid; see the run's log")
         rows = build_snapshot(store, raw, todays[-1], today.isoformat())
-        warehouse.refresh_catalog()
+        publish(context, warehouse, store.spec, Scope((today.isoformat(),)))
         return dg.MaterializeResult(
             metadata={
                 "rows": dg.MetadataValue.int(rows),

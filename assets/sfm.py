@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 import orjson
 
-from assets.checks import WINDOW_METADATA, EnergyBounds, table_checks
+from assets.checks import WINDOW_METADATA, EnergyBounds, Scope, publish, table_checks
 from assets.common import call_metadata, partition_days
 from pipelines.partitions import gas_day_of, gas_days_ahead, month_key
 from pipelines.progress import Progress
@@ -70,7 +70,7 @@ def flexibility_indicators(
         table = store.spec.to_arrow(rows, now)
         with store.landing(months_between) as landing:  # appended: no capture replaced
             landing.add(table, [month_key(day)] * table.num_rows)
-        warehouse.refresh_catalog()
+        publish(context, warehouse, FLEXIBILITY_INDICATORS, Scope((month_key(day),), day, day))
         return dg.MaterializeResult(
             metadata={
                 "rows": dg.MetadataValue.int(table.num_rows),
@@ -141,7 +141,7 @@ def _land_site_days(
         context.log.info(f"{spec.name} {first}..{last}: {len(sites)} sites, {len(asks)} calls")
         failed = _fetch(context, raw, spec.name, asks, lambda s, d: fetch(client, s, d))
         landed = _build(store, raw, spec.name, first, last, rows)
-        warehouse.refresh_catalog()
+        publish(context, warehouse, spec, Scope(tuple(months_between(first, last)), first, last))
         metadata = {
             "rows": dg.MetadataValue.int(landed),
             "sites": dg.MetadataValue.int(len(sites)),
