@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
     plan.add_argument("--portfolio-size", type=int, help="what if: a portfolio of N PCEs")
     reparse = commands.add_parser("reparse", help="rebuild a curated table from the raw zone")
-    reparse.add_argument("asset", help="e.g. adict/informative_consumption")
+    reparse.add_argument("asset", help="e.g. adict/informative_consumption, ingrid/daily_measures")
     commands.add_parser("quota", help="calls used per day, API and client, and rejections")
     report = commands.add_parser("report", help="an HTML page (and PNG charts) of the warehouse")
     report.add_argument("--out", type=Path, help="output folder (default $GAZODUC_HOME/report)")
@@ -144,10 +144,15 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _reparse(args: argparse.Namespace) -> int:
     from pipelines.definitions import warehouse_resource
-    from pipelines.operations import reparse
+    from pipelines.operations import reparse, reparse_ingrid
+    from resources.ingrid_endpoints import BY_NAME
 
     warehouse = warehouse_resource()
-    result, seconds = reparse(warehouse, _dataset(args.asset))
+    source, _, name = args.asset.partition("/")
+    if source == "ingrid" and name in BY_NAME:
+        result, seconds = reparse_ingrid(warehouse, name)
+    else:
+        result, seconds = reparse(warehouse, _dataset(args.asset))
     warehouse.refresh_catalog()
     rate = result.rows / seconds if seconds else 0.0
     print(

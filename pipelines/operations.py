@@ -157,6 +157,30 @@ def reparse(warehouse: WarehouseResource, dataset: str) -> tuple[BuildResult, fl
     return result, time.perf_counter() - started
 
 
+def reparse_ingrid(warehouse: WarehouseResource, dataset: str) -> tuple[BuildResult, float]:
+    """The same for an Ingrid resource: every stored range, newest answer per gas day."""
+    from resources.ingrid import API as INGRID
+    from resources.ingrid_endpoints import BY_NAME
+    from warehouse.ingrid import TABLES as INGRID_TABLES
+    from warehouse.ingrid import build_days
+    from warehouse.ingrid import build_snapshot as build_ingrid_snapshot
+
+    raw, store = warehouse.raw_zone(), warehouse.store(INGRID_TABLES[dataset])
+    answers = raw.answers(INGRID, dataset)
+    started = time.perf_counter()
+    if BY_NAME[dataset].dated:
+        first = min((a.first_day for a in answers), default=date.max)
+        last = max((a.last_day for a in answers), default=date.min)
+        result = build_days(store, raw, answers, first, last)
+    else:  # one snapshot per day: the day's newest answer
+        newest = {a.first_day: a for a in answers}
+        rows = sum(
+            build_ingrid_snapshot(store, raw, a, day.isoformat()) for day, a in newest.items()
+        )
+        result = BuildResult(rows, len(newest), len(newest))
+    return result, time.perf_counter() - started
+
+
 def _rebuild_snapshots(
     warehouse: WarehouseResource, dataset: str, answers: list[Answer]
 ) -> BuildResult:

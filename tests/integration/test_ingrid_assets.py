@@ -187,3 +187,24 @@ def test_the_checks_pass_on_dst_days_landed_from_the_sandbox(ingrid_upstream) ->
         "energy_not_negative",
     }
     assert all(e.passed for e in evaluations), [e.description for e in evaluations if not e.passed]
+
+
+def test_reparse_rebuilds_a_table_from_the_raw_zone_without_a_call(
+    ingrid_upstream, home: Path
+) -> None:
+    import shutil
+
+    from pipelines.operations import reparse_ingrid
+    from warehouse.resource import WarehouseResource
+
+    upstream = ingrid_upstream()
+    assert upstream.materialize_range(_assets("hourly_measures"), *AUTUMN).success
+    calls = len(upstream.calls())
+    before = _sql(home, "SELECT count(*), sum(quantity) FROM ingrid.hourly_measures")
+    shutil.rmtree(home / "warehouse" / "ingrid" / "hourly_measures")
+    warehouse = WarehouseResource(home=str(home))
+    result, _ = reparse_ingrid(warehouse, "hourly_measures")
+    warehouse.refresh_catalog()
+    assert result.rows == before[0][0]
+    assert _sql(home, "SELECT count(*), sum(quantity) FROM ingrid.hourly_measures") == before
+    assert len(upstream.calls()) == calls
