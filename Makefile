@@ -30,7 +30,9 @@ lint: $(BIN)/gazoduc
 
 bench: $(BIN)/gazoduc
 	$(BIN)/python bench/adict_quota.py
+	$(BIN)/python bench/ingrid_quota.py
 	$(BIN)/python bench/landing_throughput.py
+	$(BIN)/python bench/warehouse_queries.py
 
 clean:
 	rm -rf $(VENV) .gazoduc .pytest_cache
