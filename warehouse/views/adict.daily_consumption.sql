@@ -7,41 +7,39 @@
 -- GRDF restates recent days: statut_conso 'Provisoire' becomes 'Définitive' after month
 -- end, often with another energy. The winner is the definitive value when one exists,
 -- else the latest fetched provisional one; between two definitive values the published
--- one (the billing reference), then the latest fetched. Each source already holds one row
--- per key, so a restated day is counted once.
-WITH candidates AS (
+-- one (the billing reference); a tie in fetch time goes to the published one too. Each
+-- source already holds one row per key, so a restated day is counted once, and a day has
+-- at most two candidates: two anti-joins pick the winner (twice as fast as ranking the
+-- union with a window, measured in bench/warehouse_queries.py).
+WITH published AS (
     SELECT
         id_pce, journee_gaziere, month, energie, volume_brut, volume_converti,
-        type_qualif_conso, statut_conso, 'published_consumption' AS source, fetched_at
+        type_qualif_conso, statut_conso,
+        -- 'Définitive' as GRDF spells it; accents and case vary between GRDF's documents.
+        coalesce(strip_accents(lower(statut_conso)) LIKE 'definiti%', false) AS definitive,
+        fetched_at
     FROM adict.published_consumption
     WHERE journee_gaziere IS NOT NULL
-    UNION ALL
+),
+informative AS (
     SELECT
         id_pce, journee_gaziere, month, energie, volume_brut, volume_converti,
-        type_qualif_conso, statut_conso, 'informative_consumption' AS source, fetched_at
+        type_qualif_conso, statut_conso,
+        coalesce(strip_accents(lower(statut_conso)) LIKE 'definiti%', false) AS definitive,
+        fetched_at
     FROM adict.informative_consumption
 )
-SELECT
-    id_pce,
-    journee_gaziere,
-    month,
-    energie,
-    volume_brut,
-    volume_converti,
-    type_qualif_conso,
-    statut_conso,
-    -- 'Définitive' as GRDF spells it; accents and case vary between GRDF's documents.
-    coalesce(strip_accents(lower(statut_conso)) LIKE 'definiti%', false) AS definitive,
-    source,
-    fetched_at
-FROM candidates
--- month is a function of journee_gaziere; partitioning by it too lets a filter on month
--- (the hive key) reach the Parquet scan, so DuckDB opens only that month's files.
-QUALIFY row_number() OVER (
-    PARTITION BY id_pce, journee_gaziere, month
-    ORDER BY
-        definitive DESC,
-        definitive AND source = 'published_consumption' DESC,
-        fetched_at DESC,
-        source DESC
-) = 1
+-- The published row wins when it is definitive, or when neither is and it is as recent.
+-- month is a function of journee_gaziere; joining on it too lets a filter on month (the
+-- hive key) reach the Parquet scans, so DuckDB opens only that month's files.
+SELECT i.*, 'informative_consumption' AS source
+FROM informative AS i
+ANTI JOIN published AS p
+    ON p.id_pce = i.id_pce AND p.journee_gaziere = i.journee_gaziere AND p.month = i.month
+    AND (p.definitive OR (NOT i.definitive AND p.fetched_at >= i.fetched_at))
+UNION ALL
+SELECT p.*, 'published_consumption' AS source
+FROM published AS p
+ANTI JOIN informative AS i
+    ON p.id_pce = i.id_pce AND p.journee_gaziere = i.journee_gaziere AND p.month = i.month
+    AND NOT (p.definitive OR (NOT i.definitive AND p.fetched_at >= i.fetched_at))
