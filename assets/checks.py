@@ -218,17 +218,19 @@ def publish(
 ) -> bool:
     """Refresh the catalog BI tools read, unless what this run landed fails a blocking check.
 
-    The views read a snapshot of the files taken at refresh time: a partition that fails a
-    blocking rule stays out of BI's sight (BI keeps the last checked snapshot) until a run
-    lands good data; the asset checks, run next, then fail the run and say why.
+    The views read a snapshot of the files taken at refresh time: a table whose partition
+    fails a blocking rule is held on its last checked snapshot (other tables' refreshes
+    included) until a run lands good data; the asset checks, run next, fail the run.
     """
     failures = blocking_failures(warehouse, spec, scope)
     if failures:
+        reason = "; ".join(failures)
+        warehouse.hold(spec, reason)
         context.log.error(
-            f"{spec.schema}.{spec.name}: catalog not refreshed, BI keeps the last checked "
-            f"data: {'; '.join(failures)}"
+            f"{spec.schema}.{spec.name} held: BI keeps its last checked data ({reason})"
         )
         return False
+    warehouse.release(spec)
     warehouse.refresh_catalog()
     return True
 

@@ -9,7 +9,7 @@ Reference data (links, services, capacities, maintenance programs) is a daily sn
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -45,6 +45,9 @@ from warehouse.resource import WarehouseResource
 POOL = "ingrid"  # Ingrid calls of all runs share one politeness budget (dagster.yaml)
 _COMMON = dict(key_prefix="ingrid", group_name="ingrid", pool=POOL, kinds={"parquet", "duckdb"})
 MAX_CONSECUTIVE_FAILURES = 3  # then the upstream is down: stop asking
+# GRTgaz corrects a month's allocations until mid next month (the monthly re-read): an
+# answer fetched this long after its last day holds final values.
+CORRECTION_HORIZON = timedelta(days=45)
 
 
 @dataclass
@@ -126,7 +129,7 @@ def _land_days(
         if first > last:
             context.log.info(f"{endpoint.name}: no closed gas day in the range yet")
             return dg.MaterializeResult(metadata={"rows": 0, **call_metadata(client.caller)})
-        answered = _answered_today(raw, endpoint.name, contract, first, last)
+        answered = _answered(raw, endpoint.name, contract, first, last)
         ranges = [r for r in chunks_of(endpoint, first, last) if not _inside(r, answered)]
         context.log.info(
             f"{endpoint.name} {first}..{last}: {len(ranges)} ranges to ask "
@@ -232,17 +235,18 @@ def _finish(fetched: Fetched, metadata: dict[str, object]) -> dg.MaterializeResu
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _answered_today(
+def _answered(
     raw: RawZone, dataset: str, contract: str, first: date, last: date
 ) -> list[tuple[date, date]]:
-    """Ranges answered earlier today (a killed or failed run): not asked again today.
-    Older answers are re-asked: GRTgaz corrects recent gas days."""
+    """Ranges not to ask again: answered today (a killed or failed run), or answered once
+    their days were past GRTgaz's corrections (a backfill resumed another day)."""
     today = paris_today()
-    return [
-        (a.first_day, a.last_day)
-        for a in raw.answers(API, dataset, contract, first, last)
-        if a.fetched_at.astimezone(PARIS).date() == today
-    ]
+    answered = []
+    for answer in raw.answers(API, dataset, contract, first, last):
+        fetched_on = answer.fetched_at.astimezone(PARIS).date()
+        if fetched_on == today or answer.last_day < fetched_on - CORRECTION_HORIZON:
+            answered.append((answer.first_day, answer.last_day))
+    return answered
 
 
 def _inside(span: tuple[date, date], covering: list[tuple[date, date]]) -> bool:

@@ -37,13 +37,18 @@ from warehouse.sfm import (
 from warehouse.store import PartitionStore, TableSpec
 
 POOL = "sfm"
-_COMMON = dict(key_prefix="sfm", group_name="sfm", pool=POOL, kinds={"parquet", "duckdb"})
+# Captures have their own pool: a long programs backfill must never delay one past its
+# hour (indicators exist only in the present); the quota ledger still paces both.
+CAPTURE_POOL = "sfm_indicators"
+_COMMON = dict(key_prefix="sfm", group_name="sfm", kinds={"parquet", "duckdb"})
+RECENT = timedelta(minutes=30)  # an answer this fresh is not asked again (run retries)
 ALL_SITES = "*"  # the raw-zone scope of answers covering every site
 Rows = Callable[[Any], Iterable[dict[str, Any]]]
 
 
 @dg.asset(
     **_COMMON,
+    pool=CAPTURE_POOL,
     partitions_def=gas_days_ahead,
     description="Flexibility indicators of every site, captured hourly after their publication "
     "at H-8 min (seed 001 §3.2.2.1); appended captures, current and next.",
@@ -88,6 +93,7 @@ def _site_day_asset(
     @dg.asset(
         name=spec.name,
         **_COMMON,
+        pool=POOL,
         partitions_def=gas_days_ahead,
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=description,
@@ -135,7 +141,7 @@ def _land_site_days(
     first, last = partition_days(context)
     raw, store = warehouse.raw_zone(), warehouse.store(spec)
     with sfm.client() as client:
-        sites = client.site_ids(client.indicators())
+        sites = sorted(set(client.site_ids(client.indicators())) | _known_sites(raw, spec.name))
         final = _final_answers(raw, spec.name, first, last)
         asks = [(s, d) for d in _days(first, last) for s in sites if (s, d) not in final]
         context.log.info(f"{spec.name} {first}..{last}: {len(sites)} sites, {len(asks)} calls")
@@ -186,12 +192,19 @@ def _fetch(
 
 
 def _final_answers(raw: RawZone, dataset: str, first: date, last: date) -> set[tuple[str, date]]:
-    """Site-days answered after their gas day closed: nothing can change them any more."""
+    """Site-days answered after their gas day closed (nothing can change them any more), or
+    answered minutes ago (a retried run must not ask again what it just got)."""
+    recent = datetime.now(UTC) - RECENT
     return {
         (a.id_pce, a.first_day)
         for a in raw.answers(API, dataset, None, first, last)
-        if a.fetched_at >= gas_day_start(a.first_day + timedelta(days=1))
+        if a.fetched_at >= gas_day_start(a.first_day + timedelta(days=1)) or a.fetched_at >= recent
     }
+
+
+def _known_sites(raw: RawZone, dataset: str) -> set[str]:
+    """Sites answered before: a site without indicators right now still has programs."""
+    return {a.id_pce for a in raw.answers(API, dataset)}
 
 
 def _build(

@@ -51,8 +51,9 @@ class SfmClient:
         self.caller = caller
 
     def indicators(self) -> list[dict[str, Any]]:
-        """The `siteIndicators` of every site (current, and next once published)."""
-        return _listed(self._get(PATHS["indicators"]), "siteIndicators")
+        """The `siteIndicators` of every site (current, and next once published); none when
+        GRTgaz has none to show (§14.1 answers 404)."""
+        return _listed(self._get(PATHS["indicators"], missing=[]), "siteIndicators")
 
     def site_ids(self, indicators: list[dict[str, Any]]) -> list[str]:
         """The contract's sites, from the indicators (§14 has no list of sites)."""

@@ -14,12 +14,15 @@ a day (SNAPSHOT_GRACE_SECONDS): a session open longer must reconnect.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -53,30 +56,88 @@ def view_sql(store: PartitionStore) -> str:
 
 def refresh_catalog(home: Path, specs: Iterable[TableSpec]) -> list[str]:
     """Rebuild the catalog with a view for every table that has landed, then the curated
-    views whose sources are among them; return the names of all views created."""
+    views whose sources are among them; return the names of all views created.
+
+    A held table (it failed a blocking check, see `hold`) keeps the snapshot it was last
+    published with: other tables' refreshes never carry its bad partition to BI.
+    """
     home.mkdir(parents=True, exist_ok=True)
     root = home / "warehouse"
-    snapshot = home / SNAPSHOTS_DIR / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    snapshots = home / SNAPSHOTS_DIR
+    snapshot = snapshots / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     tmp = home / f".{CATALOG_FILE}.{uuid.uuid4().hex}"
     views = []
-    try:
-        with duckdb.connect(str(tmp)) as con:
-            for spec in specs:
-                store = PartitionStore(root, spec)
-                if not store.partitions():
-                    continue
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
-                con.execute(view_sql(freeze(store, snapshot)))
-                views.append(f"{spec.schema}.{spec.name}")
-            views += create_curated_views(con, set(views))
-        tmp.replace(catalog_path(home))
-    except BaseException:
-        shutil.rmtree(snapshot, ignore_errors=True)
-        tmp.unlink(missing_ok=True)
-        raise
-    _sweep_snapshots(home / SNAPSHOTS_DIR, keep=snapshot)
+    with _publication(home) as state:
+        try:
+            with duckdb.connect(str(tmp)) as con:
+                for spec in specs:
+                    name = f"{spec.schema}.{spec.name}"
+                    frozen = _published_store(root, snapshots, snapshot, spec, state)
+                    if frozen is None:
+                        continue
+                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
+                    con.execute(view_sql(frozen))
+                    views.append(name)
+                    state["published"][name] = frozen.root.name
+                views += create_curated_views(con, set(views))
+            tmp.replace(catalog_path(home))
+        except BaseException:
+            shutil.rmtree(snapshot, ignore_errors=True)
+            tmp.unlink(missing_ok=True)
+            raise
+        keep = {snapshot.name, *state["published"].values()}
+    _sweep_snapshots(snapshots, keep)
     log.info("catalog refreshed: %s", ", ".join(views) or "no tables yet")
     return views
+
+
+def _published_store(
+    root: Path, snapshots: Path, snapshot: Path, spec: TableSpec, state: dict
+) -> PartitionStore | None:
+    """The files a table's view reads: a fresh snapshot, or for a held table the one it
+    was last published with (None: nothing to show yet)."""
+    name = f"{spec.schema}.{spec.name}"
+    if name in state["held"]:
+        last = state["published"].get(name)
+        if last is None or not (snapshots / last).exists():
+            return None
+        return PartitionStore(snapshots / last, spec)
+    store = PartitionStore(root, spec)
+    return freeze(store, snapshot) if store.partitions() else None
+
+
+def hold(home: Path, spec: TableSpec, reason: str) -> None:
+    """Keep a table's view on its last published data until `release` (a blocking check
+    failed on what a run landed)."""
+    with _publication(home) as state:
+        state["held"][f"{spec.schema}.{spec.name}"] = reason
+
+
+def release(home: Path, spec: TableSpec) -> None:
+    with _publication(home) as state:
+        state["held"].pop(f"{spec.schema}.{spec.name}", None)
+
+
+def held_tables(home: Path) -> dict[str, str]:
+    with _publication(home) as state:
+        return dict(state["held"])
+
+
+@contextmanager
+def _publication(home: Path) -> Iterator[dict]:
+    """What each view reads and which tables are held, shared by every process: read and
+    written under an exclusive lock, replaced atomically."""
+    path = home / "state" / "publication.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = json.loads(path.read_text()) if path.exists() else {}
+        state.setdefault("published", {})
+        state.setdefault("held", {})
+        yield state
+        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+        tmp.replace(path)
 
 
 def freeze(store: PartitionStore, snapshot: Path) -> PartitionStore:
@@ -94,13 +155,14 @@ def freeze(store: PartitionStore, snapshot: Path) -> PartitionStore:
     return frozen
 
 
-def _sweep_snapshots(folder: Path, keep: Path) -> None:
+def _sweep_snapshots(folder: Path, keep: set[str]) -> None:
+    """Remove snapshots older than the grace period, but those a view still reads."""
     if not folder.exists():  # nothing landed yet
         return
     cutoff = time.time() - SNAPSHOT_GRACE_SECONDS
     for old in folder.iterdir():
         try:
-            if old != keep and old.stat().st_mtime < cutoff:
+            if old.name not in keep and old.stat().st_mtime < cutoff:
                 shutil.rmtree(old, ignore_errors=True)
         except FileNotFoundError:  # another refresh swept it meanwhile
             continue

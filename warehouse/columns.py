@@ -118,7 +118,7 @@ def _convert(values: pa.Array, kind: Kind) -> pa.Array:
         flags = pc.is_in(words, pa.array(sorted(TRUE_WORDS)))
         return pc.if_else(pc.is_null(values), pa.scalar(None, pa.bool_()), flags)
     if kind is Kind.LOCAL_TIMESTAMP:
-        return _paris_wall_clock(_parse_timestamps(values))
+        return _local_timestamps(values)
     return _parse_timestamps(values)
 
 
@@ -164,6 +164,14 @@ def _parse_timestamps(strings: pa.Array) -> pa.Array:
         )
 
 
+def _local_timestamps(strings: pa.Array) -> pa.Array:
+    """Wall-clock times as they are written; instants (with an offset) as Paris time."""
+    try:
+        return strings.cast(ARROW_TYPES[Kind.LOCAL_TIMESTAMP])
+    except pa.ArrowInvalid:  # offsets: the instant's Paris wall-clock time
+        return _paris_wall_clock(_parse_timestamps(strings))
+
+
 def _paris_wall_clock(utc: pa.Array) -> pa.Array:
     return pc.local_timestamp(utc.cast(pa.timestamp("us", tz=str(PARIS))))
 
@@ -180,7 +188,9 @@ _CONVERTERS: dict[Kind, Callable[[list[Any]], pa.Array]] = {
     Kind.STRING: _strings,
     Kind.DATE: _dates,
     Kind.TIMESTAMP: _timestamps,
-    Kind.LOCAL_TIMESTAMP: lambda values: _paris_wall_clock(_timestamps(values)),
+    Kind.LOCAL_TIMESTAMP: lambda values: _local_timestamps(
+        pa.array([None if v is None else str(v) for v in values], pa.string())
+    ),
     Kind.VRAI_FAUX: lambda values: pa.array(
         [None if v is None else parse_flag(v) for v in values], type=pa.bool_()
     ),

@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 
 from warehouse.adict import ACCESS_RIGHTS
-from warehouse.catalog import refresh_catalog
+from warehouse.catalog import hold, refresh_catalog, release
 from warehouse.raw import RawZone
 from warehouse.store import PartitionStore, TableSpec, _sql_str
 from warehouse.tables import ALL_TABLES
@@ -38,6 +38,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def refresh_catalog(self) -> list[str]:
         return refresh_catalog(self.home_path, ALL_TABLES)
+
+    def hold(self, spec: TableSpec, reason: str) -> None:
+        """Keep BI on this table's last published data (a blocking check failed)."""
+        hold(self.home_path, spec, reason)
+
+    def release(self, spec: TableSpec) -> None:
+        release(self.home_path, spec)
 
     def latest_access_rights(self) -> list[dict[str, Any]]:
         """The newest access-rights snapshot, as records the planner reads."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from pipelines.sfm_rules import INDICATOR_ALIASES, Indicator, parse_timestamp
+from pipelines.sfm_rules import INDICATOR_ALIASES, Indicator, parse_timestamp, parse_wall_clock
 from warehouse.columns import Kind, col
 from warehouse.store import TableSpec
 
@@ -190,9 +190,14 @@ def rebuilt_rows(rebuilt: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         )
 
 
+def _wall_clock(text: str | None) -> str | None:
+    return None if text is None else parse_wall_clock(text).isoformat()
+
+
 def _slot(slot: int, hour: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "slot": slot,
-        "hourly_slot_start_date_time": instant(hour.get("hourlySlotStartDateTime")),
+        # A label, not an instant: 02:00 exists as a slot even the night it does not exist.
+        "hourly_slot_start_date_time": _wall_clock(hour.get("hourlySlotStartDateTime")),
         "quantity": hour.get("quantity"),
     }

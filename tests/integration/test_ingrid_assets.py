@@ -1,6 +1,6 @@
 """Ingrid assets against the sandbox over HTTP, read back through the DuckDB catalog."""
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -208,3 +208,30 @@ def test_reparse_rebuilds_a_table_from_the_raw_zone_without_a_call(
     assert result.rows == before[0][0]
     assert _sql(home, "SELECT count(*), sum(quantity) FROM ingrid.hourly_measures") == before
     assert len(upstream.calls()) == calls
+
+
+def test_a_backfill_beyond_the_daily_budget_continues_the_next_day_without_re_asking(
+    ingrid_upstream, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assets.ingrid
+    import resources.quota as quota
+
+    upstream = ingrid_upstream()
+    resources = upstream.resources(calls_per_day=5)
+    first, last = date(2025, 1, 1), date(2025, 12, 31)  # 12 ranges: two days of budget
+    day_one = upstream.materialize_range(
+        _assets("daily_measures"), first, last, resources=resources, raise_on_error=False
+    )
+    assert not day_one.success and len(upstream.calls()) == 5
+    tomorrow = assets.ingrid.paris_today() + timedelta(days=1)
+    real_clock = quota.clock
+    monkeypatch.setattr(quota, "clock", lambda: real_clock() + 86_400)
+    monkeypatch.setattr(assets.ingrid, "paris_today", lambda: tomorrow)
+    resources = upstream.resources(calls_per_day=10)
+    assert upstream.materialize_range(
+        _assets("daily_measures"), first, last, resources=resources
+    ).success
+    asked = [(c.query["startGasDay"], c.query["page"]) for c in upstream.calls()]
+    assert len(asked) == 12 and len(set(asked)) == 12  # the 7 missing ranges, none again
+    (rows,) = _sql(home, "SELECT count(*) FROM ingrid.daily_measures")
+    assert rows == (365 * 6,)

@@ -40,6 +40,13 @@ def test_a_negative_energy_is_not_published_until_a_good_answer_replaces_it(home
 
     assert not publish(context, warehouse, SPEC, _land(warehouse, DAY2, -5.0))
     assert _catalog_quantities(home) == [100.0]  # BI still sees the last checked data
+    # Another table's refresh does not carry the held table's bad partition to BI.
+    other = TABLES["daily_allocations"]
+    record = {"gasDay": DAY1.isoformat(), "pointCode": "P1", "allocatedQuantity": 99.0}
+    with warehouse.store(other).landing(months_between) as landing:
+        landing.add(other.to_arrow([record], datetime.now(UTC)), [month_key(DAY1)])
+    assert publish(context, warehouse, other, Scope((month_key(DAY1),), DAY1, DAY1))
+    assert _catalog_quantities(home) == [100.0]
 
     assert publish(context, warehouse, SPEC, _land(warehouse, DAY2, 7.0))
     assert _catalog_quantities(home) == [100.0, 7.0]
