@@ -7,6 +7,19 @@ from pipelines.definitions import defs
 from pipelines.schedules import informative_refresh_window, published_refresh_months
 
 
+def _run_request(schedule_name: str, tick: datetime) -> dg.RunRequest:
+    """What a schedule asks for at a tick (its only run request)."""
+    schedule = next(s for s in defs.schedules if s.name == schedule_name)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick,
+            repository_def=defs.get_repository_def(),
+        )
+        (request,) = schedule.evaluate_tick(context).run_requests
+    return request
+
+
 def test_definitions_load_with_every_adict_asset() -> None:
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {k for k in keys if k.startswith("adict/")} == {
@@ -52,11 +65,9 @@ def test_schedules_follow_grdfs_calendar_in_paris() -> None:
 
 
 def test_the_daily_informative_run_re_reads_from_the_previous_month() -> None:
-    schedule = next(s for s in defs.schedules if s.name == "adict_informative_daily")
-    tick = datetime(2026, 11, 23, 15, 30, tzinfo=ZoneInfo("Europe/Paris"))
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        (request,) = schedule.evaluate_tick(context).run_requests
+    request = _run_request(
+        "adict_informative_daily", datetime(2026, 11, 23, 15, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    )
     assert request.tags["dagster/asset_partition_range_start"] == "2026-10-01"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-11-22"
 
@@ -95,43 +106,31 @@ def test_every_ingrid_resource_of_seed_000_is_an_asset() -> None:
 
 
 def test_the_daily_ingrid_run_re_reads_the_recent_closed_gas_days() -> None:
-    schedule = next(s for s in defs.schedules if s.name == "ingrid_daily")
-    tick = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Europe/Paris"))
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        (request,) = schedule.evaluate_tick(context).run_requests
+    request = _run_request(
+        "ingrid_daily", datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    )
     assert request.tags["dagster/asset_partition_range_start"] == "2026-11-16"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-11-22"
 
 
 def test_the_monthly_ingrid_reread_covers_the_whole_previous_month() -> None:
-    schedule = next(s for s in defs.schedules if s.name == "ingrid_monthly_reread")
-    tick = datetime(2026, 3, 15, 13, 0, tzinfo=ZoneInfo("Europe/Paris"))
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        (request,) = schedule.evaluate_tick(context).run_requests
+    request = _run_request(
+        "ingrid_monthly_reread", datetime(2026, 3, 15, 13, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    )
     assert request.tags["dagster/asset_partition_range_start"] == "2026-02-01"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-02-28"
 
 
 def test_indicators_are_captured_at_h_minus_7_into_the_gas_day_of_the_tick() -> None:
-    schedule = next(s for s in defs.schedules if s.name == "sfm_indicators_hourly")
-    tick = datetime(2026, 11, 24, 5, 53, tzinfo=ZoneInfo("Europe/Paris"))  # still gas day 23
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=tick,
-            repository_def=defs.get_repository_def(),
-        )
-        (request,) = schedule.evaluate_tick(context).run_requests
+    request = _run_request(
+        "sfm_indicators_hourly", datetime(2026, 11, 24, 5, 53, tzinfo=ZoneInfo("Europe/Paris"))
+    )  # still gas day 23
     assert request.partition_key == "2026-11-23"
 
 
 def test_the_programs_run_reads_yesterday_today_and_tomorrow() -> None:
-    schedule = next(s for s in defs.schedules if s.name == "sfm_programs_daily")
-    tick = datetime(2026, 11, 23, 6, 15, tzinfo=ZoneInfo("Europe/Paris"))
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        (request,) = schedule.evaluate_tick(context).run_requests
+    request = _run_request(
+        "sfm_programs_daily", datetime(2026, 11, 23, 6, 15, tzinfo=ZoneInfo("Europe/Paris"))
+    )
     assert request.tags["dagster/asset_partition_range_start"] == "2026-11-22"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-11-24"
