@@ -65,7 +65,9 @@ class SfmClient:
 
     def profiles(self, site: str, day: date) -> list[dict[str, Any]]:
         """Every program declared for a site and gas day, with its feasibility."""
-        body = self._get(PATHS["site_profiles"].format(site=site), day, missing=[])
+        # No `missing`: a day without programs is an empty list, so a 404 is an error (an
+        # unknown site), never "nothing declared" that would clear rows.
+        body = self._get(PATHS["site_profiles"].format(site=site), day)
         return _listed(body, "hmsProfiles")
 
     def rebuilt_profile(self, site: str, day: date) -> dict[str, Any] | None:
