@@ -22,6 +22,7 @@ from pipelines.sfm_rules import gas_day_start
 from resources.http import UpstreamError
 from resources.quota import QuotaExhausted
 from resources.sfm import API, SfmClient, SfmResource
+from resources.sfm_auth import CertificateAssertion
 from resources.streams import MalformedStreamError
 from warehouse.build import months_between
 from warehouse.raw import Answer, RawZone
@@ -82,7 +83,7 @@ def flexibility_indicators(
                 "sites": dg.MetadataValue.int(len(indicators)),
                 "captured_at": now.isoformat(),
                 **call_metadata(client.caller),
-                **_certificate_metadata(context, sfm),
+                **_certificate_metadata(context, client),
             }
         )
 
@@ -153,7 +154,7 @@ def _land_site_days(
             "sites": dg.MetadataValue.int(len(sites)),
             WINDOW_METADATA: f"{first}..{last}",
             **call_metadata(client.caller),
-            **_certificate_metadata(context, sfm),
+            **_certificate_metadata(context, client),
         }
     if failed:
         raise dg.Failure(
@@ -233,10 +234,12 @@ def _days(first: date, last: date) -> Iterator[date]:
 
 
 def _certificate_metadata(
-    context: dg.AssetExecutionContext, sfm: SfmResource
+    context: dg.AssetExecutionContext, client: SfmClient
 ) -> dict[str, dg.MetadataValue]:
     """Days left on the certificate; a warning from 30 days before (seed 001 §12.2)."""
-    assertion = sfm.assertion()
+    assertion = client.caller.credentials.assertion
+    if not isinstance(assertion, CertificateAssertion):
+        return {}
     metadata = {"certificate_days_left": dg.MetadataValue.int(assertion.days_left())}
     if warning := assertion.expiry_warning():
         context.log.warning(warning)
