@@ -83,6 +83,13 @@ def previous_month(today: date) -> tuple[date, date]:
     return last.replace(day=1), last
 
 
+def range_request(run_key: str, first: date, last: date) -> dg.RunRequest:
+    """One run over a range of gas-day partitions: what a single-run backfill launches."""
+    return dg.RunRequest(
+        run_key=run_key, tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}
+    )
+
+
 def _busy(context: dg.ScheduleEvaluationContext, job_name: str) -> bool:
     runs = context.instance.get_run_records(
         dg.RunsFilter(job_name=job_name, statuses=_ACTIVE), limit=1
@@ -109,10 +116,7 @@ def adict_informative_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequ
     if _busy(context, informative_job.name):
         return dg.SkipReason("the previous informative run is still going")
     first, last = informative_refresh_window(_tick_day(context))
-    return dg.RunRequest(
-        run_key=last.isoformat(),
-        tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()},
-    )
+    return range_request(last.isoformat(), first, last)
 
 
 # Published data and C&T: monthly, after GRDF's 7th working day (the 10th is past it).
@@ -137,9 +141,7 @@ def ingrid_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.Sk
     if _busy(context, ingrid_days_job.name):
         return dg.SkipReason("the previous Ingrid run is still going")
     first, last = ingrid_refresh_window(_tick_day(context), int(setting("INGRID_REREAD_DAYS")))
-    return dg.RunRequest(
-        run_key=last.isoformat(), tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}
-    )
+    return range_request(last.isoformat(), first, last)
 
 
 # Allocations of a month are final mid next month: re-read the whole month once more.
@@ -148,10 +150,7 @@ def ingrid_monthly_reread(context: dg.ScheduleEvaluationContext) -> dg.RunReques
     if _busy(context, ingrid_days_job.name):
         return dg.SkipReason("the previous Ingrid run is still going")
     first, last = previous_month(_tick_day(context))
-    return dg.RunRequest(
-        run_key=f"month-{first:%Y-%m}",
-        tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()},
-    )
+    return range_request(f"month-{first:%Y-%m}", first, last)
 
 
 @dg.schedule(cron_schedule="0 7 * * *", job=ingrid_reference_job, execution_timezone=TIMEZONE)
@@ -178,10 +177,7 @@ def sfm_programs_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest |
         return dg.SkipReason("the previous SFM programs run is still going")
     today = _tick_day(context)
     first, last = today - timedelta(days=1), today + timedelta(days=1)
-    return dg.RunRequest(
-        run_key=today.isoformat(),
-        tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat()},
-    )
+    return range_request(today.isoformat(), first, last)
 
 
 JOBS = [
