@@ -122,13 +122,13 @@ def _dev(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from pipelines.definitions import warehouse_resource
     from pipelines.operations import plan_for_portfolio, plan_for_rights
-    from pipelines.settings import adict_ledger
+    from pipelines.settings import api_ledger
 
     dataset = _dataset(args.asset)
     if args.portfolio_size:
         plan = plan_for_portfolio(dataset, args.first, args.last, args.portfolio_size)
     else:
-        ledger = adict_ledger()
+        ledger = api_ledger("adict")
         plan = plan_for_rights(
             warehouse_resource(),
             dataset,
@@ -163,15 +163,18 @@ def _reparse(args: argparse.Namespace) -> int:
 
 
 def _quota(_: argparse.Namespace) -> int:
+    from pipelines.settings import daily_budget
     from resources.quota import last_rejections, ledger_path, usage_by_client
 
     path = ledger_path(gazoduc_home() / "state")
     rows = usage_by_client(path)
     if not rows:
         print("no calls recorded yet")
-    limit = int(os.environ.get("ADICT_CALLS_PER_DAY") or 6000)
     for usage in rows:
-        shown = f"of {limit:,}" if usage.api == "adict" else ""
+        try:
+            shown = f"of {daily_budget(usage.api):,}"
+        except (KeyError, ValueError):  # an API with no budget setting
+            shown = ""
         print(f"{usage.day}  {usage.api:<8} {usage.client:<30} {usage.used:>8,} calls {shown}")
     for rejection in last_rejections(path):
         print(f"rejected {rejection}")

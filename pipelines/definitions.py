@@ -8,7 +8,7 @@ from assets.adict import ADICT_ASSETS, ADICT_CHECKS
 from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
 from assets.sfm import SFM_ASSETS, SFM_CHECKS
 from pipelines.schedules import JOBS, SCHEDULES
-from pipelines.settings import gazoduc_home, keep_personal_data, setting
+from pipelines.settings import gazoduc_home, keep_personal_data, pacing, setting
 from resources.adict import AdictResource
 from resources.ingrid import IngridResource
 from resources.sfm import SfmResource
@@ -22,9 +22,7 @@ def adict_resource() -> AdictResource:
         client_id=dg.EnvVar("ADICT_CLIENT_ID"),
         client_secret=dg.EnvVar("ADICT_CLIENT_SECRET"),
         scope=setting("ADICT_SCOPE"),
-        calls_per_second=float(setting("ADICT_CALLS_PER_SECOND")),
-        calls_per_day=int(setting("ADICT_CALLS_PER_DAY")),
-        state_dir=str(gazoduc_home() / "state"),
+        **pacing("adict"),
     )
 
 
@@ -35,9 +33,7 @@ def ingrid_resource() -> IngridResource:
         client_id=dg.EnvVar("INGRID_CLIENT_ID"),
         client_secret=dg.EnvVar("INGRID_CLIENT_SECRET"),
         contract_code=dg.EnvVar("INGRID_CONTRACT_CODE"),
-        calls_per_second=float(setting("INGRID_CALLS_PER_SECOND")),
-        calls_per_day=int(setting("INGRID_CALLS_PER_DAY")),
-        state_dir=str(gazoduc_home() / "state"),
+        **pacing("ingrid"),
     )
 
 
@@ -49,9 +45,7 @@ def sfm_resource() -> SfmResource:
         scope=dg.EnvVar("SFM_SCOPE"),
         cert_file=dg.EnvVar("SFM_CERT_FILE"),
         key_file=dg.EnvVar("SFM_KEY_FILE"),
-        calls_per_second=float(setting("SFM_CALLS_PER_SECOND")),
-        calls_per_day=int(setting("SFM_CALLS_PER_DAY")),
-        state_dir=str(gazoduc_home() / "state"),
+        **pacing("sfm"),
     )
 
 

@@ -18,8 +18,8 @@ import dagster as dg
 import duckdb
 
 from pipelines.partitions import month_key, paris_today
-from pipelines.settings import adict_ledger, gazoduc_home, setting
-from resources.quota import QuotaLedger, QuotaLimits, ledger_path
+from pipelines.settings import api_ledger, gazoduc_home
+from resources.quota import QuotaLedger
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +118,9 @@ def _sfm_issuer() -> tuple[Any, Path, Path]:
 
 
 def _ledgers() -> dict[str, QuotaLedger]:
-    state = ledger_path(gazoduc_home() / "state")
-    ingrid = QuotaLimits(
-        float(setting("INGRID_CALLS_PER_SECOND")), int(setting("INGRID_CALLS_PER_DAY"))
-    )
-    sfm = QuotaLimits(float(setting("SFM_CALLS_PER_SECOND")), int(setting("SFM_CALLS_PER_DAY")))
     return {
-        "ADICT": adict_ledger(),
-        "Ingrid": QuotaLedger(state, "ingrid", setting("INGRID_CLIENT_ID"), ingrid),
-        "SFM": QuotaLedger(state, "sfm", setting("SFM_CLIENT_ID"), sfm),
+        name: api_ledger(api)
+        for name, api in (("ADICT", "adict"), ("Ingrid", "ingrid"), ("SFM", "sfm"))
     }
 
 

@@ -17,7 +17,6 @@ import html
 import io
 import logging
 import math
-import os
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,7 +31,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-from pipelines.settings import SETTINGS, gazoduc_home
+from pipelines.settings import daily_budget, gazoduc_home
 from resources.quota import PARIS, ledger_path, paris_day
 from warehouse.catalog import HIVE_TYPES, catalog_path
 from warehouse.tables import ALL_TABLES
@@ -333,13 +332,12 @@ def _sqlite_rows(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
 def _known_budgets(quota: Iterable[DailyQuota]) -> dict[str, int]:
     """Each API's daily budget from `<API>_CALLS_PER_DAY` (or its declared default); the
     ledger itself does not keep the limits."""
-    defaults = {s.name: s.default for s in SETTINGS}
     budgets = {}
     for api in sorted({q.api for q in quota}):
-        name = f"{api.upper()}_CALLS_PER_DAY"
-        value = os.environ.get(name) or defaults.get(name)
-        if value and value.isdigit():
-            budgets[api] = int(value)
+        try:
+            budgets[api] = daily_budget(api)
+        except (KeyError, ValueError):  # an API gazoduc has no setting for, or a bad value
+            continue
     return budgets
 
 

@@ -86,10 +86,23 @@ def keep_personal_data() -> bool:
     return setting("GAZODUC_KEEP_PERSONAL_DATA").strip().lower() in {"1", "true", "yes"}
 
 
-def adict_ledger() -> QuotaLedger:
-    """The shared ledger of the configured ADICT client, for the operator commands."""
-    limits = QuotaLimits(
-        float(setting("ADICT_CALLS_PER_SECOND")), int(setting("ADICT_CALLS_PER_DAY"))
-    )
-    state = gazoduc_home() / "state"
-    return QuotaLedger(ledger_path(state), "adict", setting("ADICT_CLIENT_ID"), limits)
+def pacing(api: str) -> dict[str, float | int | str]:
+    """An upstream resource's pace and ledger place, from `<API>_CALLS_PER_*` settings."""
+    prefix = api.upper()
+    return {
+        "calls_per_second": float(setting(f"{prefix}_CALLS_PER_SECOND")),
+        "calls_per_day": daily_budget(api),
+        "state_dir": str(gazoduc_home() / "state"),
+    }
+
+
+def daily_budget(api: str) -> int:
+    return int(setting(f"{api.upper()}_CALLS_PER_DAY"))
+
+
+def api_ledger(api: str) -> QuotaLedger:
+    """The shared ledger of the configured client of an API, for the operator commands."""
+    pace = pacing(api)
+    limits = QuotaLimits(float(pace["calls_per_second"]), int(pace["calls_per_day"]))
+    client = setting(f"{api.upper()}_CLIENT_ID")
+    return QuotaLedger(ledger_path(Path(str(pace["state_dir"]))), api, client, limits)

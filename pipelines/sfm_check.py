@@ -447,7 +447,7 @@ def _units(text: str) -> tuple[str, int]:
 
 def sfm_resource() -> SfmResource:
     """The SFM client's settings, bound the way pipelines/definitions.py binds resources."""
-    from pipelines.settings import gazoduc_home, setting
+    from pipelines.settings import pacing, setting
     from resources.sfm import SfmResource
 
     return SfmResource(
@@ -457,9 +457,7 @@ def sfm_resource() -> SfmResource:
         scope=setting("SFM_SCOPE"),
         cert_file=setting("SFM_CERT_FILE"),
         key_file=setting("SFM_KEY_FILE"),
-        calls_per_second=float(setting("SFM_CALLS_PER_SECOND")),
-        calls_per_day=int(setting("SFM_CALLS_PER_DAY")),
-        state_dir=str(gazoduc_home() / "state"),
+        **pacing("sfm"),
     )
 
 
