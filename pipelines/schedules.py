@@ -5,6 +5,8 @@ re-read window)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -14,6 +16,7 @@ from pipelines.settings import setting
 from resources.ingrid_endpoints import ENDPOINTS as INGRID_ENDPOINTS
 
 TIMEZONE = "Europe/Paris"
+TickFunction = Callable[[dg.ScheduleEvaluationContext], dg.RunRequest]
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # Published data can be rectified for a few months: the monthly run re-reads them.
 PUBLISHED_REREAD_MONTHS = 3
@@ -90,6 +93,26 @@ def range_request(run_key: str, first: date, last: date) -> dg.RunRequest:
     )
 
 
+def _one_run_at_a_time(
+    cron_schedule: str, job: dg.UnresolvedAssetJobDefinition
+) -> Callable[[TickFunction], dg.ScheduleDefinition]:
+    """`dg.schedule` in Europe/Paris that skips its tick while the previous run of its job
+    is still going (queued or running): a slow backfill never gets a second copy."""
+
+    def decorate(evaluate: TickFunction) -> dg.ScheduleDefinition:
+        @functools.wraps(evaluate)
+        def guarded(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+            if _busy(context, job.name):
+                return dg.SkipReason(f"the previous {job.name} run is still going")
+            return evaluate(context)
+
+        return dg.schedule(cron_schedule=cron_schedule, job=job, execution_timezone=TIMEZONE)(
+            guarded
+        )
+
+    return decorate
+
+
 def _busy(context: dg.ScheduleEvaluationContext, job_name: str) -> bool:
     runs = context.instance.get_run_records(
         dg.RunsFilter(job_name=job_name, statuses=_ACTIVE), limit=1
@@ -103,78 +126,60 @@ def _tick_day(context: dg.ScheduleEvaluationContext) -> date:
 
 
 # Rights first (06:30): the consumption runs plan their calls from today's snapshot.
-@dg.schedule(cron_schedule="30 6 * * *", job=rights_job, execution_timezone=TIMEZONE)
-def adict_rights_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    if _busy(context, rights_job.name):
-        return dg.SkipReason("the previous access-rights run is still going")
+@_one_run_at_a_time("30 6 * * *", rights_job)
+def adict_rights_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(run_key=_tick_day(context).isoformat())
 
 
 # JJ meters are published at D+1 from 15:00.
-@dg.schedule(cron_schedule="30 15 * * *", job=informative_job, execution_timezone=TIMEZONE)
-def adict_informative_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    if _busy(context, informative_job.name):
-        return dg.SkipReason("the previous informative run is still going")
+@_one_run_at_a_time("30 15 * * *", informative_job)
+def adict_informative_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     first, last = informative_refresh_window(_tick_day(context))
     return range_request(last.isoformat(), first, last)
 
 
 # Published data and C&T: monthly, after GRDF's 7th working day (the 10th is past it).
-@dg.schedule(cron_schedule="0 7 10 * *", job=published_job, execution_timezone=TIMEZONE)
-def adict_published_monthly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    if _busy(context, published_job.name):
-        return dg.SkipReason("the previous published run is still going")
+@_one_run_at_a_time("0 7 10 * *", published_job)
+def adict_published_monthly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     first, last = published_refresh_months(_tick_day(context))
     return dg.RunRequest(run_key=last, tags={RANGE_START: first, RANGE_END: last})
 
 
-@dg.schedule(cron_schedule="0 9 10 * *", job=documents_job, execution_timezone=TIMEZONE)
-def adict_documents_monthly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    if _busy(context, documents_job.name):
-        return dg.SkipReason("the previous contractual/technical run is still going")
+@_one_run_at_a_time("0 9 10 * *", documents_job)
+def adict_documents_monthly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(run_key=_tick_day(context).strftime("%Y-%m"))
 
 
 # Ingrid: gas day D closes at 06:00 on D+1; its provisional values are out by noon.
-@dg.schedule(cron_schedule="0 12 * * *", job=ingrid_days_job, execution_timezone=TIMEZONE)
-def ingrid_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    if _busy(context, ingrid_days_job.name):
-        return dg.SkipReason("the previous Ingrid run is still going")
+@_one_run_at_a_time("0 12 * * *", ingrid_days_job)
+def ingrid_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     first, last = ingrid_refresh_window(_tick_day(context), int(setting("INGRID_REREAD_DAYS")))
     return range_request(last.isoformat(), first, last)
 
 
 # Allocations of a month are final mid next month: re-read the whole month once more.
-@dg.schedule(cron_schedule="0 13 15 * *", job=ingrid_days_job, execution_timezone=TIMEZONE)
-def ingrid_monthly_reread(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    if _busy(context, ingrid_days_job.name):
-        return dg.SkipReason("the previous Ingrid run is still going")
+@_one_run_at_a_time("0 13 15 * *", ingrid_days_job)
+def ingrid_monthly_reread(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     first, last = previous_month(_tick_day(context))
     return range_request(f"month-{first:%Y-%m}", first, last)
 
 
-@dg.schedule(cron_schedule="0 7 * * *", job=ingrid_reference_job, execution_timezone=TIMEZONE)
-def ingrid_reference_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    if _busy(context, ingrid_reference_job.name):
-        return dg.SkipReason("the previous Ingrid reference-data run is still going")
+@_one_run_at_a_time("0 7 * * *", ingrid_reference_job)
+def ingrid_reference_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(run_key=_tick_day(context).isoformat())
 
 
 # SFM indicators are published at H-8 min (seed 001 §3.2.2.1): capture them at H-7 min.
-@dg.schedule(cron_schedule="53 * * * *", job=sfm_indicators_job, execution_timezone=TIMEZONE)
-def sfm_indicators_hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    if _busy(context, sfm_indicators_job.name):
-        return dg.SkipReason("the previous indicator capture is still going")
+@_one_run_at_a_time("53 * * * *", sfm_indicators_job)
+def sfm_indicators_hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     tick = context.scheduled_execution_time or datetime.now(UTC)
     return dg.RunRequest(run_key=tick.isoformat(), partition_key=gas_day_of(tick).isoformat())
 
 
 # Programs: yesterday's gas day has just closed (06:00), so its answers are final; today's
 # and tomorrow's are refreshed too (tomorrow's are declared the day before).
-@dg.schedule(cron_schedule="15 6 * * *", job=sfm_programs_job, execution_timezone=TIMEZONE)
-def sfm_programs_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    if _busy(context, sfm_programs_job.name):
-        return dg.SkipReason("the previous SFM programs run is still going")
+@_one_run_at_a_time("15 6 * * *", sfm_programs_job)
+def sfm_programs_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     today = _tick_day(context)
     first, last = today - timedelta(days=1), today + timedelta(days=1)
     return range_request(today.isoformat(), first, last)

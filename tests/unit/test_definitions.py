@@ -134,3 +134,17 @@ def test_the_programs_run_reads_yesterday_today_and_tomorrow() -> None:
     )
     assert request.tags["dagster/asset_partition_range_start"] == "2026-11-22"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-11-24"
+
+
+def test_a_schedule_skips_its_tick_while_the_previous_run_of_its_job_is_going() -> None:
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    schedule = next(s for s in defs.schedules if s.name == "ingrid_daily")
+    tick = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    with dg.instance_for_test() as instance:
+        running = DagsterRun(job_name="ingrid_days", status=dg.DagsterRunStatus.STARTED)
+        instance.add_run(running)
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        result = schedule.evaluate_tick(context)
+    assert not result.run_requests
+    assert "still going" in (result.skip_message or "")
