@@ -7,11 +7,14 @@ describes only its endpoints and record shapes.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -20,6 +23,7 @@ import httpx
 import tenacity
 
 from resources.quota import QuotaLedger, QuotaLimits, ledger_path
+from resources.quota import clock as quota_clock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,6 +33,8 @@ T = TypeVar("T")
 TOKEN_RENEW_MARGIN_SECONDS = 60
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 120
+# Up to this much is added at random to every wait before a retry.
+JITTER_SECONDS = 1.0
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
@@ -194,23 +200,27 @@ class ApiCaller:
             return read(response)
 
     def _raise_retryable(self, response: httpx.Response) -> None:
-        retry_after = _retry_after_seconds(response)
+        retry_after = retry_after_seconds(response)
         if response.status_code == 429:
             self.stats.rejected_429 += 1
-            self.ledger.record_rejection(429, response.text)
-            if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
+            spent_today = retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS
+            self.ledger.rejected(429, response.text, per_second=not spent_today)
+            if spent_today:
                 # The server's daily budget is spent (someone else on our client id):
                 # retrying would only burn our own slots.
-                raise self.ledger.exhausted_by_server(retry_after)
+                raise self.ledger.exhausted_by_server(retry_after or 0.0)
         raise RetryableError(f"HTTP {response.status_code} {_short(response.text)}", retry_after)
 
     @contextmanager
     def _send(self, method: str, url: str, **kwargs: object) -> Iterator[httpx.Response]:
         # The token first: a slow token endpoint must not eat into the slot's spacing.
         headers = self.headers | {"Authorization": f"Bearer {self.credentials.token()}"}
-        self.ledger.acquire()
+        slot = self.ledger.acquire()
         self.stats.sent += 1
         with self.http.stream(method, url, headers=headers, **kwargs) as response:  # type: ignore[arg-type]
+            if response.status_code != 429:
+                # An upper bound of grant-to-arrival: the ledger spaces slots by it.
+                self.ledger.observed(slot, quota_clock() - slot.at)
             yield response
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
@@ -225,19 +235,32 @@ class ApiCaller:
 
 
 def _wait_retry_after(state: tenacity.RetryCallState) -> float:
-    """Honour the server's Retry-After; otherwise back off exponentially (1, 2, 4 ... s)."""
+    """Honour the server's Retry-After, else back off exponentially (1, 2, 4 ... s); either
+    way plus a random part, so two processes refused together do not retry together."""
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, RetryableError) and exc.retry_after is not None:
-        return min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
-    return float(min(2 ** (state.attempt_number - 1), 30))
+        base = min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
+    else:
+        base = float(min(2 ** (state.attempt_number - 1), 30))
+    return base + random.uniform(0, JITTER_SECONDS)
 
 
-def _retry_after_seconds(response: httpx.Response) -> float | None:
+def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
+    """Retry-After as seconds, from either form of RFC 9110: delta-seconds or an HTTP date."""
     value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _short(text: str, limit: int = 300) -> str:

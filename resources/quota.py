@@ -10,6 +10,7 @@ closer than 1/limit seconds apart, nor more than the daily budget.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,21 +21,36 @@ from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
 
-# Slots are claimed this much further apart than 1/limit: the server measures arrival
-# times, and a request can take a few milliseconds longer to arrive than its neighbour.
-SPACING_MARGIN = 0.02
+# Spacing between two slots, in fractions of 1/limit. GRDF counts *arrivals*: what a slot
+# must leave room for is the delay between the moment it is granted and the moment the
+# request reaches the server, which varies with the machine's load. The base covers the
+# small, ever-present part; the learned part follows the delays recently observed (grant
+# to response headers, an upper bound of grant to arrival); the penalty grows with each
+# per-second rejection the server still sends, and fades after clean calls.
+BASE_MARGIN = 0.015
+MAX_LEARNED_MARGIN = 0.035
+PENALTY_STEP = 0.05
+MAX_PENALTY = 0.5
+PENALTY_DECAY = 0.98  # per call answered without a rejection
+LEARN_FROM_LAST = 32  # slots whose observed delay sets the learned margin
 # Slots older than this are pruned when a ledger is opened.
 KEEP_DAYS = 8
 
 
 def clock() -> float:
-    """Wall-clock seconds, shared by every process; tests move it across Paris midnight."""
+    """Wall-clock seconds, shared by every process; tests move it (across Paris midnight)."""
     return time.time()
+
+
+def sleep(seconds: float) -> None:
+    """Waiting for a slot; tests replace it with a clock they move."""
+    time.sleep(seconds)
 
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slots (
-    api TEXT NOT NULL, client TEXT NOT NULL, day TEXT NOT NULL, at REAL NOT NULL
+    api TEXT NOT NULL, client TEXT NOT NULL, day TEXT NOT NULL, at REAL NOT NULL,
+    delay REAL
 );
 CREATE INDEX IF NOT EXISTS slots_by_client ON slots (api, client, at);
 CREATE INDEX IF NOT EXISTS slots_by_day ON slots (api, client, day);
@@ -42,7 +58,13 @@ CREATE TABLE IF NOT EXISTS rejections (
     api TEXT NOT NULL, client TEXT NOT NULL, at REAL NOT NULL, status INTEGER NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pace (
+    api TEXT NOT NULL, client TEXT NOT NULL, penalty REAL NOT NULL,
+    PRIMARY KEY (api, client)
+);
 """
+# Ledgers written before the observed delay was kept gain its column in place.
+_MIGRATIONS = {("slots", "delay"): "ALTER TABLE slots ADD COLUMN delay REAL"}
 
 
 @dataclass(frozen=True)
@@ -50,9 +72,17 @@ class QuotaLimits:
     calls_per_second: float
     calls_per_day: int
 
+    def __post_init__(self) -> None:
+        if not self.calls_per_second > 0 or not self.calls_per_day > 0:
+            raise ValueError(
+                f"quota limits must be positive: {self.calls_per_second} calls/s, "
+                f"{self.calls_per_day} calls/day"
+            )
+
     @property
-    def spacing_seconds(self) -> float:
-        return (1.0 / self.calls_per_second) * (1.0 + SPACING_MARGIN)
+    def interval(self) -> float:
+        """The contract's minimum time between two arrivals."""
+        return 1.0 / self.calls_per_second
 
 
 class QuotaExhausted(RuntimeError):
@@ -74,6 +104,14 @@ class Usage:
     used: int
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A granted call: the ledger row and the moment it was granted (ledger clock)."""
+
+    row: int
+    at: float
+
+
 def ledger_path(state_dir: Path) -> Path:
     return state_dir / "quota.sqlite"
 
@@ -88,23 +126,33 @@ def next_paris_midnight(epoch_seconds: float) -> datetime:
 
 
 class QuotaLedger:
-    """Claims call slots for one (api, client id) under the given limits."""
+    """Claims call slots for one (api, client id) under the given limits.
+
+    One SQLite file for every process of the machine. A slot is granted inside an
+    exclusive transaction and dated then; the caller sends at once and reports the delay
+    it observed (`observed`), or the server's per-second rejection (`rejected`): both
+    tune the spacing every process applies.
+    """
 
     def __init__(self, path: Path, api: str, client: str, limits: QuotaLimits) -> None:
         self.path, self.api, self.client, self.limits = path, api, client, limits
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connection() as con:
-            con.executescript(_SCHEMA)
-            con.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.Lock()
+        self._con = _open(path)
         self.prune()
 
+    def close(self) -> None:
+        self._con.close()
+
     @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            yield con
-        finally:
-            con.close()
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._con
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
 
     def exhausted_by_server(self, retry_after: float) -> QuotaExhausted:
         """The error to raise when the server says our daily budget is spent."""
@@ -116,45 +164,86 @@ class QuotaLedger:
             datetime.fromtimestamp(now + retry_after, PARIS),
         )
 
-    def acquire(self) -> None:
+    def acquire(self) -> Slot:
         """Block until this process may send one call; raise QuotaExhausted if none is left.
 
-        A slot is recorded at the moment it is granted (not reserved in the future), so a
-        process that stalls after claiming cannot squeeze a later claimant closer than
-        the spacing.
+        A slot is dated when it is granted (never reserved in the future), so a process
+        that stalls before claiming cannot squeeze a later claimant closer than the
+        spacing; the caller sends right after.
         """
         while True:
-            wait = self._try_claim()
-            if wait <= 0:
-                return
-            time.sleep(wait)
+            granted = self._try_claim()
+            if isinstance(granted, Slot):
+                return granted
+            sleep(granted)
 
-    def _try_claim(self) -> float:
-        """Claim a slot now and return 0, or return how long to wait before trying."""
-        with self._connection() as con:
-            con.execute("BEGIN IMMEDIATE")
+    def _try_claim(self) -> Slot | float:
+        """Claim a slot now, or return how long to wait before trying again."""
+        with self._transaction() as con:
             now = clock()  # read inside the lock: a slow lock wait must not date the slot
-            try:
-                # The budget first: a spent day fails at once rather than after a wait.
-                day = paris_day(now).isoformat()
-                used = self._used(con, day)
-                if used >= self.limits.calls_per_day:
-                    raise QuotaExhausted(
-                        self.api, used, self.limits.calls_per_day, next_paris_midnight(now)
-                    )
-                (last,) = con.execute(
-                    "SELECT max(at) FROM slots WHERE api = ? AND client = ?",
-                    (self.api, self.client),
-                ).fetchone()
-                if last is not None and now < last + self.limits.spacing_seconds:
-                    return last + self.limits.spacing_seconds - now
-                con.execute(
-                    "INSERT INTO slots (api, client, day, at) VALUES (?, ?, ?, ?)",
-                    (self.api, self.client, day, now),
+            # The budget first: a spent day fails at once rather than after a wait.
+            day = paris_day(now).isoformat()
+            used = self._used(con, day)
+            if used >= self.limits.calls_per_day:
+                raise QuotaExhausted(
+                    self.api, used, self.limits.calls_per_day, next_paris_midnight(now)
                 )
-                return 0.0
-            finally:
-                con.execute("COMMIT")
+            (last,) = con.execute(
+                "SELECT max(at) FROM slots WHERE api = ? AND client = ?", (self.api, self.client)
+            ).fetchone()
+            if last is not None and now < last + self._spacing(con):
+                return last + self._spacing(con) - now
+            cursor = con.execute(
+                "INSERT INTO slots (api, client, day, at) VALUES (?, ?, ?, ?)",
+                (self.api, self.client, day, now),
+            )
+            return Slot(int(cursor.lastrowid or 0), now)
+
+    def spacing(self) -> float:
+        """Seconds every process now leaves between two slots of this client."""
+        with self._lock:
+            return self._spacing(self._con)
+
+    def _spacing(self, con: sqlite3.Connection) -> float:
+        interval = self.limits.interval
+        (delay,) = con.execute(
+            "SELECT max(delay) FROM (SELECT delay FROM slots WHERE api = ? AND client = ? "
+            "ORDER BY at DESC LIMIT ?)",
+            (self.api, self.client, LEARN_FROM_LAST),
+        ).fetchone()
+        learned = min(delay or 0.0, MAX_LEARNED_MARGIN * interval)
+        return interval * (1 + BASE_MARGIN + self._penalty(con)) + learned
+
+    def _penalty(self, con: sqlite3.Connection) -> float:
+        row = con.execute(
+            "SELECT penalty FROM pace WHERE api = ? AND client = ?", (self.api, self.client)
+        ).fetchone()
+        return float(row[0]) if row else 0.0
+
+    def observed(self, slot: Slot, delay: float) -> None:
+        """The call of `slot` was answered `delay` seconds after its grant, unrejected."""
+        with self._transaction() as con:
+            con.execute("UPDATE slots SET delay = ? WHERE rowid = ?", (max(0.0, delay), slot.row))
+            con.execute(
+                "UPDATE pace SET penalty = penalty * ? WHERE api = ? AND client = ?",
+                (PENALTY_DECAY, self.api, self.client),
+            )
+
+    def rejected(self, status: int, detail: str, per_second: bool) -> None:
+        """The server refused a call anyway: keep a trace, and widen the spacing if the
+        refusal was for the rate (someone else on our client id, or a loaded machine)."""
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO rejections (api, client, at, status, detail) VALUES (?, ?, ?, ?, ?)",
+                (self.api, self.client, clock(), status, detail[:500]),
+            )
+            if per_second:
+                penalty = min(MAX_PENALTY, self._penalty(con) + PENALTY_STEP)
+                con.execute(
+                    "INSERT INTO pace (api, client, penalty) VALUES (?, ?, ?) "
+                    "ON CONFLICT (api, client) DO UPDATE SET penalty = excluded.penalty",
+                    (self.api, self.client, penalty),
+                )
 
     def _used(self, con: sqlite3.Connection, day: str) -> int:
         (used,) = con.execute(
@@ -164,25 +253,34 @@ class QuotaLedger:
         return int(used)
 
     def used_today(self) -> int:
-        with self._connection() as con:
-            return self._used(con, paris_day(clock()).isoformat())
+        with self._lock:
+            return self._used(self._con, paris_day(clock()).isoformat())
 
     def remaining_today(self) -> int:
         return max(0, self.limits.calls_per_day - self.used_today())
 
-    def record_rejection(self, status: int, detail: str) -> None:
-        """Keep a trace of a call the server rejected anyway (someone else on our client id)."""
-        with self._connection() as con:
-            con.execute(
-                "INSERT INTO rejections (api, client, at, status, detail) VALUES (?, ?, ?, ?, ?)",
-                (self.api, self.client, clock(), status, detail[:500]),
-            )
-
     def prune(self) -> None:
         cutoff = clock() - KEEP_DAYS * 86_400
-        with self._connection() as con:
+        with self._transaction() as con:
             con.execute("DELETE FROM slots WHERE at < ?", (cutoff,))
             con.execute("DELETE FROM rejections WHERE at < ?", (cutoff,))
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """One connection per ledger, kept open: opening the file per call costs time between
+    a grant and its send. WAL with synchronous=NORMAL commits without an fsync (the
+    slow, load-dependent part); a power cut may forget the last slots, never corrupt."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("PRAGMA busy_timeout=60000")
+    con.executescript(_SCHEMA)
+    for (table, column), statement in _MIGRATIONS.items():
+        columns = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            con.execute(statement)
+    return con
 
 
 def usage_by_client(path: Path) -> list[Usage]:

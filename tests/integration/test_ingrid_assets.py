@@ -11,8 +11,14 @@ from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
 from sandbox.ingrid_data import expected_records
 
 BY_NAME = {a.key.path[-1]: a for a in INGRID_ASSETS}
-SPRING = (date(2026, 3, 26), date(2026, 3, 30))  # gas day 2026-03-28 has 23 hours (clocks go forward on the 29th)
-AUTUMN = (date(2025, 10, 23), date(2025, 10, 27))  # gas day 2025-10-25 has 25 hours (clocks go back on the 26th)
+SPRING = (
+    date(2026, 3, 26),
+    date(2026, 3, 30),
+)  # gas day 2026-03-28 has 23 hours (clocks go forward on the 29th)
+AUTUMN = (
+    date(2025, 10, 23),
+    date(2025, 10, 27),
+)  # gas day 2025-10-25 has 25 hours (clocks go back on the 26th)
 # Ranges in the past: closed, settled gas days whatever the date the suite runs.
 pytestmark = pytest.mark.xdist_group("ingrid")
 

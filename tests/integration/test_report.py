@@ -150,7 +150,9 @@ def fill_ledger(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(3):
         a.acquire()
     b.acquire()
-    a.record_rejection(429, "<script>alert('quota')</script> someone else uses this client id")
+    a.rejected(
+        429, "<script>alert('quota')</script> someone else uses this client id", per_second=True
+    )
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 import itertools
 import multiprocessing
 import sqlite3
+import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -72,3 +73,93 @@ def test_the_daily_budget_resets_at_paris_midnight_not_utc(
     monkeypatch.setattr(resources.quota, "clock", lambda: late + 2)  # 00:00:01 in Paris
     ledger.acquire()
     assert ledger.used_today() == 1
+
+
+class MovedClock:
+    """The ledger's time, moved only by the ledger's own waits: spacing is exact."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, start: float = 1_790_000_000.0) -> None:
+        self.now = start
+        monkeypatch.setattr(resources.quota, "clock", lambda: self.now)
+        monkeypatch.setattr(resources.quota, "sleep", self.advance)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def grants(ledger: QuotaLedger, count: int, delay: float | None = None) -> list[float]:
+    """Grant times of `count` calls, each observed `delay` seconds after its grant."""
+    times = []
+    for _ in range(count):
+        slot = ledger.acquire()
+        times.append(slot.at)
+        if delay is not None:
+            ledger.observed(slot, delay)
+    return times
+
+
+def test_slots_are_spaced_by_the_interval_plus_the_base_margin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    MovedClock(monkeypatch)
+    ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1.0, 100))
+    gaps = [b - a for a, b in itertools.pairwise(grants(ledger, 5))]
+    assert gaps == pytest.approx([1.0 + resources.quota.BASE_MARGIN] * 4)
+
+
+def test_observed_delays_widen_the_spacing_up_to_a_ceiling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    MovedClock(monkeypatch)
+    ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1.0, 100))
+    base = 1.0 + resources.quota.BASE_MARGIN
+    grants(ledger, 3, delay=0.02)
+    assert ledger.spacing() == pytest.approx(base + 0.02)
+    grants(ledger, 3, delay=5.0)  # a slow answer bounds the margin, not the rate
+    assert ledger.spacing() == pytest.approx(base + resources.quota.MAX_LEARNED_MARGIN)
+    assert 1 / ledger.spacing() >= 0.95
+    # Only recent delays count: a quiet spell brings the spacing back down.
+    grants(ledger, resources.quota.LEARN_FROM_LAST, delay=0.01)
+    assert ledger.spacing() == pytest.approx(base + 0.01)
+
+
+def test_a_per_second_rejection_widens_the_spacing_for_every_process_then_fades(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    MovedClock(monkeypatch)
+    path = tmp_path / "q.sqlite"
+    ours = QuotaLedger(path, "adict", "c", QuotaLimits(1.0, 1000))
+    theirs = QuotaLedger(path, "adict", "c", QuotaLimits(1.0, 1000))  # another process
+    before = theirs.spacing()
+    ours.rejected(429, "Quota de 1 appel(s) par seconde dépassé.", per_second=True)
+    assert theirs.spacing() == pytest.approx(before + resources.quota.PENALTY_STEP)
+    grants(ours, 200, delay=0.0)
+    assert theirs.spacing() == pytest.approx(before, abs=0.001)
+
+
+def test_a_daily_budget_rejection_is_kept_but_does_not_slow_the_pace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    MovedClock(monkeypatch)
+    ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1.0, 1000))
+    before = ledger.spacing()
+    ledger.rejected(429, "Quota journalier de 6000 appels dépassé.", per_second=False)
+    assert ledger.spacing() == before
+    assert len(resources.quota.last_rejections(tmp_path / "q.sqlite")) == 1
+
+
+def test_a_ledger_from_before_the_observed_delay_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE slots (api TEXT, client TEXT, day TEXT, at REAL)")
+        con.execute("INSERT INTO slots VALUES ('adict', 'c', '2026-11-28', ?)", (time.time(),))
+    ledger = QuotaLedger(path, "adict", "c", QuotaLimits(1000.0, 10))
+    ledger.observed(ledger.acquire(), 0.003)
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT count(*), max(delay) FROM slots").fetchone() == (2, 0.003)
+
+
+@pytest.mark.parametrize("rate, daily", [(0.0, 10), (-1.0, 10), (1.0, 0)])
+def test_limits_that_would_disable_pacing_are_refused(rate: float, daily: int) -> None:
+    with pytest.raises(ValueError, match="quota limits must be positive"):
+        QuotaLimits(rate, daily)
