@@ -11,7 +11,6 @@ so a backfill of years costs one call per PCE per 3- or 5-year window, not one p
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -29,6 +28,8 @@ from assets.checks import (
     publish,
     table_checks,
 )
+from assets.common import call_metadata
+from assets.fetching import Answered, Ask, FetchReport, Reply, fetch_all, finish
 from assets.metadata import landed_metadata
 from pipelines.operations import fresh_windows
 from pipelines.partitions import gas_days, month_bounds, month_key, months, paris_today
@@ -41,7 +42,6 @@ from pipelines.planner import (
     right_from_record,
     subtract_answered,
 )
-from pipelines.progress import Progress
 from resources.adict import (
     API,
     PARTIAL,
@@ -52,9 +52,6 @@ from resources.adict import (
     RawAnswer,
     outcome_from_answer,
 )
-from resources.http import UpstreamError
-from resources.quota import QuotaExhausted
-from resources.streams import MalformedStreamError
 from warehouse.adict import (
     ACCESS_RIGHTS,
     CONTRACTUAL_DATA,
@@ -70,12 +67,11 @@ from warehouse.build import (
     last_gas_days,
     months_between,
 )
-from warehouse.raw import Answer, RawZone
+from warehouse.raw import ALL_SCOPES, Answer, RawZone
 from warehouse.resource import WarehouseResource
 from warehouse.store import TableSpec, _sql_str
 
 POOL = "adict"  # one ADICT op at a time across runs: they share one quota (dagster.yaml)
-ALL_PCES = "*"  # the raw-zone key of answers that cover every PCE (the rights list)
 _COMMON = dict(key_prefix="adict", group_name="adict", pool=POOL, kinds={"parquet", "duckdb"})
 _AFTER_RIGHTS = dict(deps=[dg.AssetKey(["adict", "access_rights"])])
 _RANGE = dict(backfill_policy=dg.BackfillPolicy.single_run(), **_AFTER_RIGHTS)
@@ -87,20 +83,36 @@ def access_rights(
 ) -> dg.MaterializeResult:
     today = paris_today()
     raw = warehouse.raw_zone()
+    malformed: list[str] = []
     with adict.client() as client:
-        listing = client.access_rights(today)
-        answer = _store(raw, "access_rights", ALL_PCES, listing.answer)
+
+        def ask(_: Ask) -> Answered:
+            listing = client.access_rights(today)
+            malformed.extend(listing.malformed_ids)  # set aside: never planned, never asked
+            a = listing.answer
+            return Answered([Reply(today, today, a.body, a.kind, a.records)], a.records)
+
+        rights = [Ask(ALL_SCOPES, today, today)]
+        report = fetch_all(context, raw, API, ACCESS_RIGHTS.name, rights, ask, "lists")
+        if not report.answered:
+            return finish(report, call_metadata(client.caller))
+        newest = raw.answers(API, ACCESS_RIGHTS.name, ALL_SCOPES, today, today)[-1:]
         built = build_snapshot(
             warehouse.store(ACCESS_RIGHTS),
             raw,
-            [answer],
+            newest,
             today.isoformat(),
             warehouse.keep_personal_data,
         )
         snapshot = Scope((today.isoformat(),))
         publish(context, warehouse, ACCESS_RIGHTS, snapshot)
         shown = landed_metadata(warehouse.store(ACCESS_RIGHTS), snapshot, None)
-        return _result(client, built, {"malformed_pce_ids": len(listing.malformed_ids), **shown})
+        if malformed:
+            context.log.warning(
+                f"{len(malformed)} access rights set aside: PCE id not 14 digits or GI + 6 "
+                f"digits ({', '.join(repr(m) for m in malformed[:5])})"
+            )
+        return _finish(client, built, report, {"malformed_pce_ids": len(malformed), **shown})
 
 
 def _windowed_asset(
@@ -176,21 +188,22 @@ def _land_windows(
         f"{len(calls)} calls to make (the rest answered already)"
     )
     with adict.client() as client:
-        report = _fetch_all(
+        report = _fetch(
             context,
             raw,
+            spec.name,
             calls,
             lambda c: client.window(spec.name, c.id_pce, c.first_day, c.last_day),
         )
         pces = {c.id_pce for c in planned}
-        answers = [a for a in raw.answers(API, spec.name, None, first, last) if a.id_pce in pces]
+        answers = [a for a in raw.answers(API, spec.name, None, first, last) if a.scope in pces]
         store = warehouse.store(spec)
         built = build_windows(store, raw, answers, first, last)
         scope = Scope(tuple(months_between(first, last)), first, last)
         publish(context, warehouse, spec, scope)
         shown = landed_metadata(store, scope)
         extra = {"pces": len(pces), WINDOW_METADATA: f"{first}..{last}", **shown}
-        return _finish(client, warehouse, built, report, extra)
+        return _finish(client, built, report, extra)
 
 
 def _land_documents(
@@ -204,115 +217,56 @@ def _land_documents(
     raw = warehouse.raw_zone()
     rights = [right_from_record(r) for r in warehouse.latest_access_rights()]
     pces = pces_opened(spec.name, rights, today)
-    done = {a.id_pce for a in raw.answers(API, spec.name, None, month_start, today)}
+    done = {a.scope for a in raw.answers(API, spec.name, None, month_start, today)}
     calls = [PlannedCall(spec.name, p, today, today) for p in pces if p not in done]
     with adict.client() as client:
-        report = _fetch_all(
-            context, raw, calls, lambda c: client.document(spec.name, c.id_pce, today)
+        report = _fetch(
+            context, raw, spec.name, calls, lambda c: client.document(spec.name, c.id_pce, today)
         )
         opened = set(pces)
         answers = [
-            a for a in raw.answers(API, spec.name, None, month_start, today) if a.id_pce in opened
+            a for a in raw.answers(API, spec.name, None, month_start, today) if a.scope in opened
         ]
         store = warehouse.store(spec)
         built = build_snapshot(store, raw, answers, month_key(today), warehouse.keep_personal_data)
         publish(context, warehouse, spec, Scope((month_key(today),)))
         shown = landed_metadata(store, Scope((month_key(today),)), None)
         extra = {"pces": len(pces), "snapshot_month": month_key(today), **shown}
-        return _finish(client, warehouse, built, report, extra)
+        return _finish(client, built, report, extra)
 
 
-@dataclass
-class FetchReport:
-    """How the fetch phase went: what failed is retried by the next run, from where it is."""
-
-    calls: int = 0
-    failed: dict[str, str] = field(default_factory=dict)  # PCE -> why
-    stopped: QuotaExhausted | None = None
-    left: int = 0  # calls not made when the budget ran out
-    outcomes: Counter[str] = field(default_factory=Counter)
-
-
-# This many failures in a row means the upstream is down, not one PCE: stop asking.
-MAX_CONSECUTIVE_FAILURES = 5
-
-
-def _fetch_all(
+def _fetch(
     context: dg.AssetExecutionContext,
     raw: RawZone,
+    dataset: str,
     calls: list[PlannedCall],
-    fetch: Callable[[PlannedCall], CallOutcome],
+    call: Callable[[PlannedCall], CallOutcome],
 ) -> FetchReport:
-    """Make the calls, storing each answer as it comes. A failing PCE is reported and
-    skipped; the end of the daily budget stops the phase (both land what came before)."""
-    report, progress, streak = FetchReport(len(calls)), Progress(len(calls), context.log), 0
-    for planned in calls:
-        call = reclip(planned, paris_today())  # a run that crosses midnight: GRDF's today moved
-        if call is None:
-            progress.tick()
-            continue
-        try:
-            outcome = fetch(call)
-        except QuotaExhausted as exc:
-            report.stopped = exc
-            break
-        except (UpstreamError, MalformedStreamError) as exc:
-            context.log.error(f"PCE {call.id_pce} {call.first_day}..{call.last_day}: {exc}")
-            report.failed[call.id_pce], streak = str(exc), streak + 1
-            if streak >= MAX_CONSECUTIVE_FAILURES:
-                break
-            continue
-        streak = 0
-        for answer in outcome.answers:
-            _store(raw, call.dataset, call.id_pce, answer)
-        report.outcomes[str(outcome.kind)] += 1
-        progress.tick(len(outcome.blocks))
-        if outcome.stopped is not None:
-            report.stopped = outcome.stopped
-            break
-    if report.stopped:
-        report.left = len(calls) - progress.done
-        context.log.warning(f"{report.stopped}: {report.left:,} calls left for later")
-    return report
+    """The planned calls through the one fetch loop; a window is clipped to GRDF's today
+    when its turn comes (a run across midnight), and dropped if nothing is left of it."""
+    planned = {Ask(c.id_pce, c.first_day, c.last_day): c for c in calls}
 
+    def ask(one: Ask) -> Answered | None:
+        clipped = reclip(planned[one], paris_today())
+        if clipped is None:
+            return None
+        outcome = call(clipped)
+        replies = [
+            Reply(a.first_day, a.last_day, a.body, a.kind, a.records) for a in outcome.answers
+        ]
+        return Answered(replies, len(outcome.blocks), outcome.stopped)
 
-def _store(raw: RawZone, dataset: str, id_pce: str, answer: RawAnswer) -> Answer:
-    return raw.put(
-        API,
-        dataset,
-        id_pce,
-        answer.first_day,
-        answer.last_day,
-        answer.body,
-        answer.kind,
-        answer.records,
-    )
+    return fetch_all(context, raw, API, dataset, list(planned), ask)
 
 
 def _finish(
     client: AdictClient,
-    warehouse: WarehouseResource,
     built: BuildResult,
     report: FetchReport,
     extra: dict[str, object],
 ) -> dg.MaterializeResult:
-    """Succeed, or fail saying what is left (already landed data stays landed; the next
-    run asks only for what is missing)."""
-    result = _result(client, built, extra | {"outcomes": dict(report.outcomes)})
-    if report.stopped is not None:
-        raise dg.Failure(
-            description=f"{report.stopped}: {report.left:,} calls left",
-            metadata=result.metadata,
-            allow_retries=False,
-        )
-    if report.failed:
-        pces = ", ".join(sorted(report.failed)[:10])
-        raise dg.Failure(
-            description=f"{len(report.failed)} of {report.calls} calls failed ({pces}); "
-            "the rest is landed, a re-run asks only for what is missing",
-            metadata=result.metadata,
-        )
-    return result
+    """Succeed, or fail saying what was done and what is left (landed data stays)."""
+    return finish(report, dict(_result(client, built, extra).metadata or {}))
 
 
 def _result(
@@ -398,9 +352,9 @@ def _rows_or_reason(landed: Landed) -> Outcome:
     first, last = scope.days or month_bounds(scope.partitions[-1])
     raw = warehouse.raw_zone()
     answers = raw.answers(API, spec.name, None, first, last)
-    newest = {a.id_pce: a.outcome for a in answers}  # oldest first: the newest wins
+    newest = {a.scope: a.outcome for a in answers}  # oldest first: the newest wins
     without = eligible - with_rows
-    served = [a for a in answers if a.id_pce in without and a.outcome in SERVED_ROWS]
+    served = [a for a in answers if a.scope in without and a.outcome in SERVED_ROWS]
     lost = _pces_answered_with_rows(raw, spec, served, scope)
     unexplained = sorted((without - newest.keys()) | lost)
     reasons = Counter(REASONS.get(newest[p], newest[p]) for p in without - lost if p in newest)
@@ -423,7 +377,7 @@ def _pces_answered_with_rows(
     raw: RawZone, spec: TableSpec, answers: list[Answer], scope: Scope
 ) -> set[str]:
     if scope.days is None:  # a document answer with data is its row
-        return {a.id_pce for a in answers}
+        return {a.scope for a in answers}
     return set(_answered_rows(raw, spec, answers, *scope.days).column("id_pce").to_pylist())
 
 
@@ -470,7 +424,7 @@ def _answered_rows(
             continue
         stored = RawAnswer(answer.first_day, answer.last_day, raw.read(answer))
         table = spec.to_arrow(
-            outcome_from_answer(spec.name, answer.id_pce, stored).blocks, answer.fetched_at
+            outcome_from_answer(spec.name, answer.scope, stored).blocks, answer.fetched_at
         )
         inside = [d is not None and first <= d <= last for d in last_gas_days(table, end)]
         tables.append(table.filter(pa.array(inside, pa.bool_())).select(columns))

@@ -8,7 +8,6 @@ Reference data (links, services, capacities, maintenance programs) is a daily sn
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -22,21 +21,17 @@ from assets.checks import (
     table_checks,
 )
 from assets.common import call_metadata, last_closed_gas_day, partition_days
+from assets.fetching import Answered, Ask, Reply, fetch_all, finish
 from pipelines.partitions import PARIS, gas_days, paris_today
-from pipelines.progress import Progress
-from resources.http import UpstreamError
 from resources.ingrid import (
     API,
     Chunk,
-    ContractForbidden,
     IngridClient,
     IngridResource,
     chunks_of,
     dump_records,
 )
 from resources.ingrid_endpoints import ENDPOINTS, Endpoint, Grain
-from resources.quota import QuotaExhausted
-from resources.streams import MalformedStreamError
 from warehouse.build import months_between
 from warehouse.ingrid import TABLES, build_days, build_snapshot
 from warehouse.raw import RawZone
@@ -44,18 +39,9 @@ from warehouse.resource import WarehouseResource
 
 POOL = "ingrid"  # Ingrid calls of all runs share one politeness budget (dagster.yaml)
 _COMMON = dict(key_prefix="ingrid", group_name="ingrid", pool=POOL, kinds={"parquet", "duckdb"})
-MAX_CONSECUTIVE_FAILURES = 3  # then the upstream is down: stop asking
 # GRTgaz corrects a month's allocations until mid next month (the monthly re-read): an
 # answer fetched this long after its last day holds final values.
 CORRECTION_HORIZON = timedelta(days=45)
-
-
-@dataclass
-class Fetched:
-    chunks: int = 0
-    records: int = 0
-    failed: dict[str, str] = field(default_factory=dict)  # "first..last" -> why
-    stopped: QuotaExhausted | None = None
 
 
 def _dated_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
@@ -129,14 +115,15 @@ def _land_days(
         if first > last:
             context.log.info(f"{endpoint.name}: no closed gas day in the range yet")
             return dg.MaterializeResult(metadata={"rows": 0, **call_metadata(client.caller)})
-        answered = _answered(raw, endpoint.name, contract, first, last)
+        answered = _settled(raw, endpoint.name, contract, first, last)
         ranges = [r for r in chunks_of(endpoint, first, last) if not _inside(r, answered)]
         context.log.info(
             f"{endpoint.name} {first}..{last}: {len(ranges)} ranges to ask "
             f"(up to {endpoint.max_days} days each)"
         )
-        fetched = _fetch(
-            context, raw, endpoint, contract, ranges, lambda a, b: client.days(endpoint, a, b)
+        asks = [Ask(contract, a, b) for a, b in ranges]
+        report = fetch_all(
+            context, raw, API, endpoint.name, asks, _ranged(client, endpoint), "ranges"
         )
         answers = raw.answers(API, endpoint.name, contract, first, last)
         built = build_days(warehouse.store(spec), raw, answers, first, last)
@@ -144,10 +131,9 @@ def _land_days(
         metadata = {
             "rows": dg.MetadataValue.int(built.rows),
             WINDOW_METADATA: f"{first}..{last}",
-            "ranges_asked": dg.MetadataValue.int(fetched.chunks),
             **call_metadata(client.caller),
         }
-    return _finish(fetched, metadata)
+    return finish(report, metadata)
 
 
 def _land_snapshot(
@@ -165,77 +151,37 @@ def _land_snapshot(
             for a in raw.answers(API, endpoint.name, contract, today, today)
             if a.fetched_at.astimezone(PARIS).date() == today
         ]
-        if not todays:  # one list a day: a re-run the same day asks nothing
-            _fetch(
-                context, raw, endpoint, contract, [(today, today)], _snapshot_of(client, endpoint)
-            )
-            todays = raw.answers(API, endpoint.name, contract, today, today)[-1:]
-        if not todays:
-            raise dg.Failure(f"{endpoint.name}: no answer from Ingrid; see the run's log")
-        rows = build_snapshot(store, raw, todays[-1], today.isoformat())
-        publish(context, warehouse, store.spec, Scope((today.isoformat(),)))
-        return dg.MaterializeResult(
-            metadata={
-                "rows": dg.MetadataValue.int(rows),
-                "snapshot_date": today.isoformat(),
-                **call_metadata(client.caller),
-            }
+        asks = [] if todays else [Ask(contract, today, today)]  # one list a day
+        report = fetch_all(
+            context, raw, API, endpoint.name, asks, _listed(client, endpoint), "lists"
         )
+        todays = todays or raw.answers(API, endpoint.name, contract, today, today)[-1:]
+        metadata: dict[str, object] = {"snapshot_date": today.isoformat()}
+        if todays:
+            rows = build_snapshot(store, raw, todays[-1], today.isoformat())
+            publish(context, warehouse, store.spec, Scope((today.isoformat(),)))
+            metadata["rows"] = dg.MetadataValue.int(rows)
+        metadata |= call_metadata(client.caller)
+    return finish(report, metadata)
 
 
-def _snapshot_of(client: IngridClient, endpoint: Endpoint) -> Callable[[date, date], Chunk]:
-    return lambda _first, _last: client.snapshot(endpoint)
+def _ranged(client: IngridClient, endpoint: Endpoint) -> Callable[[Ask], Answered]:
+    return lambda ask: _answered(client.days(endpoint, ask.first_day, ask.last_day), ask)
 
 
-def _fetch(
-    context: dg.AssetExecutionContext,
-    raw: RawZone,
-    endpoint: Endpoint,
-    contract: str,
-    ranges: list[tuple[date, date]],
-    ask: Callable[[date, date], Chunk],
-) -> Fetched:
-    """Ask each range, storing each answer as it comes; a failing range is reported and
-    skipped, a refused contract or a spent budget stops the run (landing what came)."""
-    fetched, progress, streak = Fetched(), Progress(len(ranges), context.log, "ranges"), 0
-    for first, last in ranges:
-        try:
-            chunk = ask(first, last)
-        except ContractForbidden as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from None
-        except QuotaExhausted as exc:
-            fetched.stopped = exc
-            break
-        except (UpstreamError, MalformedStreamError) as exc:
-            context.log.error(f"{endpoint.name} {first}..{last}: {exc}")
-            fetched.failed[f"{first}..{last}"], streak = str(exc), streak + 1
-            if streak >= MAX_CONSECUTIVE_FAILURES:
-                break
-            continue
-        streak = 0
-        outcome = "data" if chunk.records else "no_data"
-        body = dump_records(chunk.records)
-        raw.put(API, endpoint.name, contract, first, last, body, outcome, len(chunk.records))
-        fetched.chunks += 1
-        fetched.records += len(chunk.records)
-        progress.tick(len(chunk.records))
-    return fetched
+def _listed(client: IngridClient, endpoint: Endpoint) -> Callable[[Ask], Answered]:
+    return lambda ask: _answered(client.snapshot(endpoint), ask)
 
 
-def _finish(fetched: Fetched, metadata: dict[str, object]) -> dg.MaterializeResult:
-    if fetched.stopped is not None:
-        raise dg.Failure(description=str(fetched.stopped), metadata=metadata, allow_retries=False)
-    if fetched.failed:
-        ranges = ", ".join(sorted(fetched.failed)[:5])
-        raise dg.Failure(
-            description=f"{len(fetched.failed)} ranges failed ({ranges}); the rest is landed, "
-            "a re-run the same day asks only for those",
-            metadata=metadata,
-        )
-    return dg.MaterializeResult(metadata=metadata)
+def _answered(chunk: Chunk, ask: Ask) -> Answered:
+    """A range's records (all its pages) as one raw answer."""
+    outcome = "data" if chunk.records else "no_data"
+    body = dump_records(chunk.records)
+    reply = Reply(ask.first_day, ask.last_day, body, outcome, len(chunk.records))
+    return Answered([reply], len(chunk.records))
 
 
-def _answered(
+def _settled(
     raw: RawZone, dataset: str, contract: str, first: date, last: date
 ) -> list[tuple[date, date]]:
     """Ranges not to ask again: answered today (a killed or failed run), or answered once

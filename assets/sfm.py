@@ -16,16 +16,13 @@ import orjson
 
 from assets.checks import WINDOW_METADATA, EnergyBounds, Scope, publish, table_checks
 from assets.common import call_metadata, partition_days
+from assets.fetching import Answered, Ask, Reply, fetch_all, finish
 from pipelines.partitions import gas_day_of, gas_days_ahead, month_key
-from pipelines.progress import Progress
 from pipelines.sfm_rules import gas_day_start
-from resources.http import UpstreamError
-from resources.quota import QuotaExhausted
 from resources.sfm import API, SfmClient, SfmResource
 from resources.sfm_auth import CertificateAssertion
-from resources.streams import MalformedStreamError
 from warehouse.build import months_between
-from warehouse.raw import Answer, RawZone
+from warehouse.raw import ALL_SCOPES, Answer, RawZone
 from warehouse.resource import WarehouseResource
 from warehouse.sfm import (
     FLEXIBILITY_INDICATORS,
@@ -43,7 +40,6 @@ POOL = "sfm"
 CAPTURE_POOL = "sfm_indicators"
 _COMMON = dict(key_prefix="sfm", group_name="sfm", kinds={"parquet", "duckdb"})
 RECENT = timedelta(minutes=30)  # an answer this fresh is not asked again (run retries)
-ALL_SITES = "*"  # the raw-zone scope of answers covering every site
 Rows = Callable[[Any], Iterable[dict[str, Any]]]
 
 
@@ -66,26 +62,30 @@ def flexibility_indicators(
             allow_retries=False,
         )
     raw, store = warehouse.raw_zone(), warehouse.store(FLEXIBILITY_INDICATORS)
+    captured: list[dict[str, Any]] = []
     with sfm.client() as client:
-        indicators = client.indicators()
-        body = orjson.dumps(indicators)
-        raw.put(
-            API, FLEXIBILITY_INDICATORS.name, ALL_SITES, day, day, body, "data", len(indicators)
-        )
-        rows = [row for item in indicators for row in indicator_rows(item, now, day)]
+
+        def capture(ask: Ask) -> Answered:
+            captured.extend(client.indicators())
+            body = orjson.dumps(captured)
+            return Answered([Reply(day, day, body, "data", len(captured))], len(captured))
+
+        asks = [Ask(ALL_SCOPES, day, day)]
+        report = fetch_all(context, raw, API, store.spec.name, asks, capture, "captures")
+        rows = [row for item in captured for row in indicator_rows(item, now, day)]
         table = store.spec.to_arrow(rows, now)
-        with store.landing(months_between) as landing:  # appended: no capture replaced
-            landing.add(table, [month_key(day)] * table.num_rows)
-        publish(context, warehouse, FLEXIBILITY_INDICATORS, Scope((month_key(day),), day, day))
-        return dg.MaterializeResult(
-            metadata={
-                "rows": dg.MetadataValue.int(table.num_rows),
-                "sites": dg.MetadataValue.int(len(indicators)),
-                "captured_at": now.isoformat(),
-                **call_metadata(client.caller),
-                **_certificate_metadata(context, client),
-            }
-        )
+        if report.answered:
+            with store.landing(months_between) as landing:  # appended: no capture replaced
+                landing.add(table, [month_key(day)] * table.num_rows)
+            publish(context, warehouse, FLEXIBILITY_INDICATORS, Scope((month_key(day),), day, day))
+        metadata = {
+            "rows": dg.MetadataValue.int(table.num_rows),
+            "sites": dg.MetadataValue.int(len(captured)),
+            "captured_at": now.isoformat(),
+            **call_metadata(client.caller),
+            **_certificate_metadata(context, client),
+        }
+    return finish(report, metadata)
 
 
 def _site_day_asset(
@@ -146,7 +146,14 @@ def _land_site_days(
         final = _final_answers(raw, spec.name, first, last)
         asks = [(s, d) for d in _days(first, last) for s in sites if (s, d) not in final]
         context.log.info(f"{spec.name} {first}..{last}: {len(sites)} sites, {len(asks)} calls")
-        failed = _fetch(context, raw, spec.name, asks, lambda s, d: fetch(client, s, d))
+        report = fetch_all(
+            context,
+            raw,
+            API,
+            spec.name,
+            [Ask(site, day, day) for site, day in asks],
+            lambda ask: _answered(fetch(client, ask.scope, ask.first_day), ask),
+        )
         landed = _build(store, raw, spec.name, first, last, rows)
         publish(context, warehouse, spec, Scope(tuple(months_between(first, last)), first, last))
         metadata = {
@@ -156,40 +163,15 @@ def _land_site_days(
             **call_metadata(client.caller),
             **_certificate_metadata(context, client),
         }
-    if failed:
-        raise dg.Failure(
-            description=f"{len(failed)} site-days failed ({', '.join(failed[:5])}); the rest "
-            "is landed, a re-run asks only for what is missing",
-            metadata=metadata,
-        )
-    return dg.MaterializeResult(metadata=metadata)
+    return finish(report, metadata)
 
 
-def _fetch(
-    context: dg.AssetExecutionContext,
-    raw: RawZone,
-    dataset: str,
-    asks: list[tuple[str, date]],
-    fetch: Callable[[str, date], Any],
-) -> list[str]:
-    """Ask each site-day, storing each answer as it comes; failures are reported."""
-    failed, progress = [], Progress(len(asks), context.log)
-    for site, day in asks:
-        try:
-            answer = fetch(site, day)
-        except QuotaExhausted as exc:
-            context.log.warning(f"{exc}: {len(asks) - progress.done} calls left for later")
-            failed.append("quota")
-            break
-        except (UpstreamError, MalformedStreamError) as exc:
-            context.log.error(f"{dataset} {site} {day}: {exc}")
-            failed.append(f"{site} {day}")
-            continue
-        body = orjson.dumps(answer)
-        outcome = "data" if answer else "no_data"
-        raw.put(API, dataset, site, day, day, body, outcome, len(answer or ()))
-        progress.tick()
-    return failed
+def _answered(answer: Any, ask: Ask) -> Answered:
+    """A site-day's answer; none (no program, no rebuilt program yet) is `no_data`."""
+    count, outcome = len(answer or ()), "data" if answer else "no_data"
+    return Answered(
+        [Reply(ask.first_day, ask.last_day, orjson.dumps(answer), outcome, count)], count
+    )
 
 
 def _final_answers(raw: RawZone, dataset: str, first: date, last: date) -> set[tuple[str, date]]:
@@ -197,7 +179,7 @@ def _final_answers(raw: RawZone, dataset: str, first: date, last: date) -> set[t
     answered minutes ago (a retried run must not ask again what it just got)."""
     recent = datetime.now(UTC) - RECENT
     return {
-        (a.id_pce, a.first_day)
+        (a.scope, a.first_day)
         for a in raw.answers(API, dataset, None, first, last)
         if a.fetched_at >= gas_day_start(a.first_day + timedelta(days=1)) or a.fetched_at >= recent
     }
@@ -205,20 +187,25 @@ def _final_answers(raw: RawZone, dataset: str, first: date, last: date) -> set[t
 
 def _known_sites(raw: RawZone, dataset: str) -> set[str]:
     """Sites answered before: a site without indicators right now still has programs."""
-    return {a.id_pce for a in raw.answers(API, dataset)}
+    return {a.scope for a in raw.answers(API, dataset)}
 
 
 def _build(
     store: PartitionStore, raw: RawZone, dataset: str, first: date, last: date, rows: Rows
 ) -> int:
-    """Each site-day from its newest stored answer: it replaces that site's rows of the day."""
+    """Each site-day from its newest stored answer holding a program: it replaces that
+    site's rows of the day. An answer with none (a 404 on a rebuilt program, an empty
+    list) never clears rows landed before: a program once declared or rebuilt does not
+    vanish, so "none" then means an error upstream, not an empty day."""
     newest: dict[tuple[str, date], Answer] = {}
     for answer in raw.answers(API, dataset, None, first, last):  # oldest first
-        newest[(answer.id_pce, answer.first_day)] = answer
+        if answer.outcome == "data":
+            newest[(answer.scope, answer.first_day)] = answer
     landed = 0
     with store.landing(months_between) as landing:
-        for (site, day), answer in newest.items():
-            records = list(rows(orjson.loads(raw.read(answer))))
+        for answer, body in raw.readable(newest.values()):
+            site, day = answer.scope, answer.first_day
+            records = list(rows(orjson.loads(body)))
             table = store.spec.to_arrow(records, answer.fetched_at)
             landing.add(table, [month_key(day)] * table.num_rows)
             landing.replace(site, day, day, answer.fetched_at)

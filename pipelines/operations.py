@@ -123,11 +123,11 @@ def fresh_windows(
         fetched_on = answer.fetched_at.astimezone(PARIS).date()
         if answer.outcome == BlockKind.NOT_ALLOWED:
             if fetched_on == today:  # a refusal stands for the day: a right can be fixed
-                windows[answer.id_pce].append((answer.first_day, answer.last_day))
+                windows[answer.scope].append((answer.first_day, answer.last_day))
             continue
         for served in served_windows(raw, answer):
             if standing := settled_part(dataset, served, fetched_on, today):
-                windows[answer.id_pce].append(standing)
+                windows[answer.scope].append(standing)
     return dict(windows)
 
 
@@ -137,7 +137,7 @@ def served_windows(raw: RawZone, answer: Answer) -> list[tuple[date, date]]:
     if answer.outcome != PARTIAL:
         return served
     stored = RawAnswer(answer.first_day, answer.last_day, raw.read(answer))
-    for gap in outcome_from_answer(answer.dataset, answer.id_pce, stored).unserved_periods:
+    for gap in outcome_from_answer(answer.dataset, answer.scope, stored).unserved_periods:
         served = [piece for span in served for piece in window_minus(span, gap)]
     return served
 

@@ -23,6 +23,7 @@ from pydantic import Field
 from resources.http import (
     ApiCaller,
     ClientCredentials,
+    RequestNotSent,
     RetryableError,
     UpstreamError,
     UpstreamResource,
@@ -34,7 +35,9 @@ from resources.streams import MalformedStreamError, Trailer, iter_json_objects, 
 log = logging.getLogger(__name__)
 
 API = "adict"
-PCE_ID = re.compile(r"^(GI\d{6}|\d{14})$")
+# ASCII digits only, the whole string: `\d` alone would take Arabic-Indic digits, and
+# `match` with `$` a trailing newline (which then fails to build a URL).
+PCE_ID = re.compile(r"GI[0-9]{6}|[0-9]{14}", re.ASCII)
 
 
 # Contract annex 4: quotas by portfolio size, per client, all endpoints together.
@@ -203,7 +206,7 @@ class AdictTraitementError(UpstreamError):
 
 
 def is_valid_pce_id(value: object) -> bool:
-    return isinstance(value, str) and bool(PCE_ID.match(value))
+    return isinstance(value, str) and PCE_ID.fullmatch(value) is not None
 
 
 class AdictClient:
@@ -329,7 +332,7 @@ def _days_of(status: BlockStatus) -> tuple[date, date] | None:
 
 def _check_pce_id(id_pce: str) -> None:
     if not is_valid_pce_id(id_pce):
-        raise ValueError(f"invalid PCE id {id_pce!r}: expected 14 digits or GI + 6 digits")
+        raise RequestNotSent(f"invalid PCE id {id_pce!r}: expected 14 digits or GI + 6 digits")
 
 
 def _outcome(id_pce: str, blocks: list[dict[str, Any]]) -> CallOutcome:

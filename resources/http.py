@@ -42,16 +42,26 @@ class UpstreamError(RuntimeError):
     """A call that failed for good: the message says which call and why, never a secret."""
 
 
-class AuthError(UpstreamError):
+class FatalUpstreamError(UpstreamError):
+    """A refusal that condemns every call of the run alike: asking on is pointless."""
+
+
+class AuthError(FatalUpstreamError):
     """The token endpoint refused our credentials, or answered something we cannot use."""
+
+
+class RequestNotSent(UpstreamError):
+    """A call that could not be built (an invalid id or URL): nothing was sent or spent."""
 
 
 class RetryableError(UpstreamError):
     """A failure worth another attempt (429, 5xx, a cut connection, a retry-me trailer)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after, self.status = retry_after, status
 
 
 def timeouts(read_seconds: float = 120.0) -> httpx.Timeout:
@@ -155,45 +165,75 @@ class ApiCaller:
         self.stats = CallStats()
 
     def call(
-        self, method: str, url: str, read: Callable[[httpx.Response], T], **kwargs: object
+        self,
+        method: str,
+        url: str,
+        read: Callable[[httpx.Response], T],
+        *,
+        idempotent: bool = True,
+        **kwargs: object,
     ) -> T:
         """Send one call and hand the open response to `read`; retry the whole exchange.
 
         `read` consumes the body (a stream parser, say) and may raise RetryableError;
         a response cut mid-stream raises httpx.TransportError there, which is retried
-        too: nothing read from a failed attempt is ever returned.
+        too: nothing read from a failed attempt is ever returned. A call that is not
+        `idempotent` (a declaration POST) is retried only when the server surely did not
+        act on it: refused before reading it (401, 429, 503), or never reached.
         """
+        request = self._build(method, url, **kwargs)
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            retry=tenacity.retry_if_exception_type((RetryableError, httpx.TransportError)),
+            stop=_StopRetrying(self.max_attempts),
+            retry=tenacity.retry_if_exception(
+                _worth_retrying if idempotent else _surely_not_received
+            ),
             wait=_wait_retry_after,
             before_sleep=self._log_retry,
             reraise=True,
         )
         renewed = [False]  # a 401 renews the token once per call, then it is an AuthError
         try:
-            return retrying(self._attempt, method, url, read, renewed, **kwargs)
+            return retrying(self._attempt, request, read, renewed)
         except httpx.TransportError as exc:
-            raise UpstreamError(f"{method} {url}: {type(exc).__name__} after retries") from exc
+            unsure = (
+                ""
+                if idempotent or _surely_not_received(exc)
+                else ("; the server may have acted on it: check before sending it again")
+            )
+            raise UpstreamError(
+                f"{method} {request.url.path}: {type(exc).__name__} after "
+                f"{self._attempts(retrying)}{unsure}"
+            ) from exc
         except RetryableError as exc:
-            raise UpstreamError(f"{method} {url}: {exc} (gave up after retries)") from exc
+            raise UpstreamError(
+                f"{method} {request.url.path}: {exc} (gave up after {self._attempts(retrying)})"
+            ) from exc
+
+    def _build(self, method: str, url: str, **kwargs: object) -> httpx.Request:
+        """The request, built before any slot is spent on it: an id that makes no URL
+        fails here, as that call's failure, at no quota cost."""
+        try:
+            return self.http.build_request(method, url, headers=self.headers, **kwargs)  # type: ignore[arg-type]
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError) as exc:
+            raise RequestNotSent(f"{method} {url!r}: not a valid URL ({exc})") from None
+
+    @staticmethod
+    def _attempts(retrying: tenacity.Retrying) -> str:
+        made = retrying.statistics.get("attempt_number", 1)
+        return f"{made} attempt{'s' if made > 1 else ''}"
 
     def _attempt(
-        self,
-        method: str,
-        url: str,
-        read: Callable[[httpx.Response], T],
-        renewed: list[bool],
-        **kwargs: object,
+        self, request: httpx.Request, read: Callable[[httpx.Response], T], renewed: list[bool]
     ) -> T:
-        with self._send(method, url, **kwargs) as response:
+        where = f"{request.method} {request.url.path}"
+        with self._send(request) as response:
             if response.status_code == 401:
                 if renewed[0]:
-                    raise AuthError(f"{method} {url}: 401 again with a new token")
+                    raise AuthError(f"{where}: 401 again with a new token")
                 # The token died early (revoked, clock skew): renew once, then retry.
                 renewed[0] = True
                 self.credentials.invalidate()
-                raise RetryableError("401 Unauthorized: token renewed", retry_after=0)
+                raise RetryableError("401 Unauthorized: token renewed", retry_after=0, status=401)
             if response.status_code in RETRYABLE_STATUSES:
                 response.read()
                 self._raise_retryable(response)
@@ -209,19 +249,26 @@ class ApiCaller:
                 # The server's daily budget is spent (someone else on our client id):
                 # retrying would only burn our own slots.
                 raise self.ledger.exhausted_by_server(retry_after or 0.0)
-        raise RetryableError(f"HTTP {response.status_code} {_short(response.text)}", retry_after)
+        raise RetryableError(
+            f"HTTP {response.status_code} {_short(response.text)}",
+            retry_after,
+            status=response.status_code,
+        )
 
     @contextmanager
-    def _send(self, method: str, url: str, **kwargs: object) -> Iterator[httpx.Response]:
+    def _send(self, request: httpx.Request) -> Iterator[httpx.Response]:
         # The token first: a slow token endpoint must not eat into the slot's spacing.
-        headers = self.headers | {"Authorization": f"Bearer {self.credentials.token()}"}
+        request.headers["Authorization"] = f"Bearer {self.credentials.token()}"
         slot = self.ledger.acquire()
         self.stats.sent += 1
-        with self.http.stream(method, url, headers=headers, **kwargs) as response:  # type: ignore[arg-type]
+        response = self.http.send(request, stream=True)
+        try:
             if response.status_code != 429:
                 # An upper bound of grant-to-arrival: the ledger spaces slots by it.
                 self.ledger.observed(slot, quota_clock() - slot.at)
             yield response
+        finally:
+            response.close()
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         self.stats.retried += 1
@@ -232,6 +279,44 @@ class ApiCaller:
             self.max_attempts,
             exc if isinstance(exc, RetryableError) else type(exc).__name__,
         )
+
+
+# A call answered by none of its attempts within this budget is given up: a hung upstream
+# costs minutes per call, not five full read timeouts.
+CALL_BUDGET_SECONDS = 300.0
+# A timed-out attempt is tried once more at most: a server that took a whole read timeout
+# once is likely to again, and each attempt is counted against our quota.
+TIMEOUT_ATTEMPTS = 2
+# Statuses a server sends before acting on a request: retrying cannot repeat an action.
+NOT_ACTED_ON = frozenset({401, 429, 503})
+
+
+class _StopRetrying(tenacity.stop.stop_base):
+    """Stop after `attempts`, after TIMEOUT_ATTEMPTS timeouts, or past the call budget."""
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+        self.timeouts = 0
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        self.timeouts += isinstance(exc, httpx.TimeoutException)
+        return (
+            state.attempt_number >= self.attempts
+            or self.timeouts >= TIMEOUT_ATTEMPTS
+            or (state.seconds_since_start or 0.0) >= CALL_BUDGET_SECONDS
+        )
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    return isinstance(exc, RetryableError | httpx.TransportError)
+
+
+def _surely_not_received(exc: BaseException) -> bool:
+    """Failures after which the server cannot have acted on the request."""
+    if isinstance(exc, RetryableError):
+        return exc.status in NOT_ACTED_ON
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def _wait_retry_after(state: tenacity.RetryCallState) -> float:

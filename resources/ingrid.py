@@ -20,7 +20,14 @@ import httpx
 import orjson
 from pydantic import Field
 
-from resources.http import ApiCaller, ClientCredentials, UpstreamError, UpstreamResource, timeouts
+from resources.http import (
+    ApiCaller,
+    ClientCredentials,
+    FatalUpstreamError,
+    UpstreamError,
+    UpstreamResource,
+    timeouts,
+)
 from resources.ingrid_endpoints import (
     END_PARAM,
     ITEMS_FIELD,
@@ -39,7 +46,7 @@ API = "ingrid"
 RESOURCE_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
-class ContractForbidden(UpstreamError):
+class ContractForbidden(FatalUpstreamError):
     """GRTgaz refused the contract code for this client (HTTP 403)."""
 
 

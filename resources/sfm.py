@@ -82,7 +82,8 @@ class SfmClient:
         DeclarationRejected with GRTgaz's code and reason."""
         url = self.base_url + PATHS["declare"]
         payload = orjson.dumps({"hmsProfiles": programs})
-        return self.caller.call("POST", url, _read_links, content=payload)
+        # Not idempotent: a declaration the server may have received is never re-sent.
+        return self.caller.call("POST", url, _read_links, idempotent=False, content=payload)
 
     def _get(self, path: str, day: date | None = None, missing: Any = ...) -> Any:
         params = {GAS_DAY_PARAM: day.isoformat()} if day else {}

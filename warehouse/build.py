@@ -44,7 +44,7 @@ def build_windows(
     by_pce: dict[str, list[Answer]] = defaultdict(list)
     for answer in answers:
         if answer.outcome in SERVING:
-            by_pce[answer.id_pce].append(answer)
+            by_pce[answer.scope].append(answer)
     rows = 0
     with store.landing(months_between) as landing:
         for own in by_pce.values():
@@ -65,7 +65,7 @@ def _stage_answer(
     lower, upper = max(bounds[0], answer.first_day), min(bounds[1], answer.last_day)
     if lower > upper:
         return 0
-    outcome = outcome_from_answer(answer.dataset, answer.id_pce, _stored(raw, answer))
+    outcome = outcome_from_answer(answer.dataset, answer.scope, _stored(raw, answer))
     served = [(lower, upper)]
     for gap in outcome.unserved_periods:
         served = [piece for span in served for piece in window_minus(span, gap)]
@@ -80,7 +80,7 @@ def _stage_answer(
         [month_key(d) for d, k in zip(days, keep, strict=True) if k and d is not None],
     )
     for start, end in served:
-        landing.replace(answer.id_pce, start, end, answer.fetched_at)
+        landing.replace(answer.scope, start, end, answer.fetched_at)
     covered.extend(served)
     return sum(keep)
 
@@ -99,7 +99,7 @@ def build_snapshot(
     """
     spec = store.spec
     serving = sorted((a for a in answers if a.outcome in SERVING), key=lambda a: a.fetched_at)
-    newest = {a.id_pce: a for a in serving}
+    newest = {a.scope: a for a in serving}
     rows = 0
     with store.landing(lambda *_: [snapshot]) as landing:
         for answer in newest.values():
@@ -108,7 +108,7 @@ def build_snapshot(
             if spec.name == "access_rights":
                 landing.replace_partition(snapshot)
             else:
-                landing.replace(answer.id_pce, date.min, date.max, answer.fetched_at)
+                landing.replace(answer.scope, date.min, date.max, answer.fetched_at)
             rows += table.num_rows
     return BuildResult(rows, len(newest), len(landing.rows_by_partition))
 
@@ -122,7 +122,7 @@ def _answer_table(spec: TableSpec, raw: RawZone, answer: Answer, keep_personal: 
     if spec.name == "access_rights":
         records = rights_from_answer(stored).rights
     else:
-        records = outcome_from_answer(spec.name, answer.id_pce, stored).blocks
+        records = outcome_from_answer(spec.name, answer.scope, stored).blocks
     return spec.to_arrow(records, answer.fetched_at, keep_personal)
 
 

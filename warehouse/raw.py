@@ -1,19 +1,25 @@
 """The raw zone: every answered call's body, stored once, compressed, with a manifest.
 
 Quota is what is scarce, so an answer is never asked for twice: each body lands under
-`$GAZODUC_HOME/raw/<api>/<dataset>/<id_pce>/` (zstd) before anything is built from it,
+`$GAZODUC_HOME/raw/<api>/<dataset>/<scope>/` (zstd) before anything is built from it,
 and a manifest row in `$GAZODUC_HOME/state/raw.sqlite` says what it answers. A run that
 dies resumes from the manifest; curated tables are rebuilt from here, without a call
 (`gazoduc reparse`).
+
+Answers hold what upstream sent, holder names and e-mails included: the zone is private
+to the user running gazoduc (folders 0700, files 0600, whatever the umask). An answer
+damaged on disk is set aside under `raw/_damaged/` and leaves the manifest, so the next
+run asks for it again (one call) and a reparse goes on with the others.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,13 +29,24 @@ import pyarrow as pa
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
-    api TEXT NOT NULL, dataset TEXT NOT NULL, id_pce TEXT NOT NULL,
+    api TEXT NOT NULL, dataset TEXT NOT NULL, scope TEXT NOT NULL,
     first_day TEXT NOT NULL, last_day TEXT NOT NULL,
     outcome TEXT NOT NULL, records INTEGER NOT NULL,
     checksum TEXT NOT NULL, path TEXT NOT NULL, fetched_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS answers_by_pce ON answers (api, dataset, id_pce, first_day);
+CREATE INDEX IF NOT EXISTS answers_by_scope ON answers (api, dataset, scope, first_day);
 """
+# What a scope is, per source: a PCE (ADICT), a shipper contract (Ingrid), a site (SFM),
+# or ALL_SCOPES for an answer covering them all (the rights list, the indicators).
+ALL_SCOPES = "*"
+DAMAGED = "_damaged"
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+
+log = logging.getLogger(__name__)
+
+
+class DamagedAnswer(RuntimeError):
+    """A stored answer that cannot be read back; it has been set aside already."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +55,7 @@ class Answer:
 
     api: str
     dataset: str
-    id_pce: str
+    scope: str  # a PCE, a contract, a site, or ALL_SCOPES
     first_day: date
     last_day: date
     outcome: str  # data, no_data, not_allowed
@@ -52,10 +69,15 @@ class RawZone:
     def __init__(self, home: Path) -> None:
         self.root = home / "raw"
         self.manifest = home / "state" / "raw.sqlite"
-        self.manifest.parent.mkdir(parents=True, exist_ok=True)
+        self.set_aside: list[Answer] = []  # damaged answers met by this object
+        private_dir(self.root)
+        private_dir(self.manifest.parent)
         with self._connection() as con:
+            _migrate(con)
             con.executescript(_SCHEMA)
             con.execute("PRAGMA journal_mode=WAL")
+        for path in _sqlite_files(self.manifest):
+            path.chmod(PRIVATE_FILE)
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -70,7 +92,7 @@ class RawZone:
         self,
         api: str,
         dataset: str,
-        id_pce: str,
+        scope: str,
         first_day: date,
         last_day: date,
         body: bytes,
@@ -81,11 +103,13 @@ class RawZone:
         pointing at nothing) and return its manifest entry."""
         fetched_at = datetime.now(UTC)
         relative = (
-            f"{api}/{dataset}/{id_pce}/{first_day}_{last_day}_{uuid.uuid4().hex[:12]}.json.zst"
+            f"{api}/{dataset}/{scope}/{first_day}_{last_day}_{uuid.uuid4().hex[:12]}.json.zst"
         )
         target = self.root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         tmp = target.with_suffix(".tmp")
+        # Created 0600 before a byte is written: no moment where another user could read it.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE))
         with pa.CompressedOutputStream(str(tmp), "zstd") as out:
             out.write(body)
         _fsync(tmp)  # on disk before the manifest says so: a power cut loses no answer
@@ -94,7 +118,7 @@ class RawZone:
         answer = Answer(
             api,
             dataset,
-            id_pce,
+            scope,
             first_day,
             last_day,
             outcome,
@@ -105,11 +129,12 @@ class RawZone:
         )
         with self._connection() as con:
             con.execute(
-                "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO answers (api, dataset, scope, first_day, last_day, outcome, "
+                "records, checksum, path, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     api,
                     dataset,
-                    id_pce,
+                    scope,
                     first_day.isoformat(),
                     last_day.isoformat(),
                     outcome,
@@ -122,17 +147,47 @@ class RawZone:
         return answer
 
     def read(self, answer: Answer) -> bytes:
-        with pa.input_stream(str(self.root / answer.path), compression="zstd") as stream:
-            body = stream.read()
+        """The body of a stored answer; DamagedAnswer (the answer set aside) if it cannot
+        be read back whole."""
+        try:
+            with pa.input_stream(str(self.root / answer.path), compression="zstd") as stream:
+                body = stream.read()
+        except (OSError, pa.ArrowException) as exc:
+            raise self._set_aside(answer, f"unreadable ({exc})") from None
         if hashlib.sha256(body).hexdigest() != answer.checksum:
-            raise ValueError(f"raw answer {answer.path} does not match its checksum")
+            raise self._set_aside(answer, "does not match its checksum")
         return body
+
+    def _set_aside(self, answer: Answer, why: str) -> DamagedAnswer:
+        """Move a damaged answer out of the zone and the manifest: the next run asks for it
+        again, and nothing built later trips on it."""
+        source, target = self.root / answer.path, self.root / DAMAGED / answer.path
+        if source.exists():
+            private_dir(target.parent)
+            os.replace(source, target)
+        with self._connection() as con:
+            con.execute("DELETE FROM answers WHERE path = ?", (answer.path,))
+        self.set_aside.append(answer)
+        message = (
+            f"raw answer {answer.path} ({answer.scope} {answer.first_day}..{answer.last_day}) "
+            f"{why}: set aside in {target}; the next run asks for it again"
+        )
+        log.error(message)
+        return DamagedAnswer(message)
+
+    def readable(self, answers: Iterable[Answer]) -> Iterator[tuple[Answer, bytes]]:
+        """Each answer with its body, damaged ones set aside and skipped."""
+        for answer in answers:
+            try:
+                yield answer, self.read(answer)
+            except DamagedAnswer:
+                continue
 
     def answers(
         self,
         api: str,
         dataset: str,
-        id_pce: str | None = None,
+        scope: str | None = None,
         first_day: date = date.min,
         last_day: date = date.max,
     ) -> list[Answer]:
@@ -142,12 +197,35 @@ class RawZone:
             "AND first_day <= ? AND last_day >= ?"
         )
         params: list[object] = [api, dataset, last_day.isoformat(), first_day.isoformat()]
-        if id_pce is not None:
-            query += " AND id_pce = ?"
-            params.append(id_pce)
+        if scope is not None:
+            query += " AND scope = ?"
+            params.append(scope)
+        columns = "api, dataset, scope, first_day, last_day, outcome, records, checksum, path"
         with self._connection() as con:
-            rows = con.execute(query + " ORDER BY fetched_at", params).fetchall()
+            rows = con.execute(
+                query.replace("*", f"{columns}, fetched_at", 1) + " ORDER BY fetched_at", params
+            ).fetchall()
         return [_answer(row) for row in rows]
+
+
+def private_dir(path: Path) -> None:
+    """Make a folder (and its missing parents) readable by its owner only."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for folder in (path, *missing):
+        folder.chmod(PRIVATE_DIR)
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Manifests written before `scope` named their scope column `id_pce`: renamed in place."""
+    columns = {row[1] for row in con.execute("PRAGMA table_info(answers)")}
+    if "id_pce" in columns:
+        con.execute("DROP INDEX IF EXISTS answers_by_pce")
+        con.execute("ALTER TABLE answers RENAME COLUMN id_pce TO scope")
+
+
+def _sqlite_files(path: Path) -> list[Path]:
+    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
 
 
 def _fsync(path: Path) -> None:
@@ -159,11 +237,11 @@ def _fsync(path: Path) -> None:
 
 
 def _answer(row: tuple) -> Answer:
-    api, dataset, id_pce, first, last, outcome, records, checksum, path, fetched = row
+    api, dataset, scope, first, last, outcome, records, checksum, path, fetched = row
     return Answer(
         api,
         dataset,
-        id_pce,
+        scope,
         date.fromisoformat(first),
         date.fromisoformat(last),
         outcome,

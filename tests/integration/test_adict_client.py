@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.partitions import paris_today
 from resources.adict import AdictTraitementError, BlockKind
-from resources.http import AuthError, UpstreamError
+from resources.http import AuthError, RequestNotSent, UpstreamError
 from tests.conftest import CLIENT_SECRET, Upstream
 
 JJ, MOVED_OUT, TRANSIENT_ERROR = 0, 8, 11
@@ -90,7 +90,7 @@ def test_a_stream_cut_every_time_fails_the_call(adict_upstream: Callable[..., Up
     upstream.sandbox.faults.update({"cut_next": 100})
     today = paris_today()
     with upstream.resource().client() as client:
-        with pytest.raises(UpstreamError, match="after retries"):
+        with pytest.raises(UpstreamError, match="RemoteProtocolError after 5 attempts"):
             client.window(
                 "informative_consumption",
                 pce(upstream, JJ),
@@ -182,7 +182,7 @@ def test_an_invalid_pce_id_is_refused_before_any_call(
     upstream = adict_upstream()
     with (
         upstream.resource().client() as client,
-        pytest.raises(ValueError, match="invalid PCE id '1234'"),
+        pytest.raises(RequestNotSent, match="invalid PCE id '1234'"),
     ):
         client.document("technical_data", "1234", paris_today())
     assert upstream.calls() == []

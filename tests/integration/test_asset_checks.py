@@ -179,7 +179,7 @@ def test_an_eligible_pce_with_neither_rows_nor_reason_blocks(
     assert not run.success  # its stored answer has a row for the day: the row was lost
     assert failing(run) == {"rows_or_reason": dg.AssetCheckSeverity.ERROR}
     with sqlite3.connect(upstream.home / "state" / "raw.sqlite") as con:
-        con.execute("DELETE FROM answers WHERE id_pce = ?", (meter,))
+        con.execute("DELETE FROM answers WHERE scope = ?", (meter,))
     run = run_checks(informative_consumption, informative_checks(), upstream.resources(), day, day)
     assert not run.success  # never asked at all
     assert failing(run) == {"rows_or_reason": dg.AssetCheckSeverity.ERROR}
