@@ -419,10 +419,8 @@ def _answered_rows(
     columns = [*spec.key, "energie", _status_column(spec), "fetched_at"]
     end = next(c.name for c in spec.columns if c.name.startswith("date_fin_"))
     tables = [spec.to_arrow([], datetime.now(UTC)).select(columns)]
-    for answer in answers:
-        if answer.outcome not in SERVED_ROWS:
-            continue
-        stored = RawAnswer(answer.first_day, answer.last_day, raw.read(answer))
+    for answer, body in raw.readable(a for a in answers if a.outcome in SERVED_ROWS):
+        stored = RawAnswer(answer.first_day, answer.last_day, body)
         table = spec.to_arrow(
             outcome_from_answer(spec.name, answer.scope, stored).blocks, answer.fetched_at
         )

@@ -46,7 +46,8 @@ def main() -> None:
         warehouse = WarehouseResource(home=home)
         records = fill(warehouse.raw_zone(), args.pces)
         raw_bytes = sum(p.stat().st_size for p in Path(home, "raw").rglob("*.zst"))
-        result, seconds = reparse(warehouse, "informative_consumption")
+        done = reparse(warehouse, "informative_consumption")
+        result, seconds = done.result, done.seconds
     print(f"raw zone: {args.pces:,} answers, {records:,} blocks, {raw_bytes / 1e6:.1f} MB zstd")
     print(
         f"reparse: {result.rows:,} rows into {result.partitions} monthly partitions "

@@ -150,16 +150,22 @@ def _reparse(args: argparse.Namespace) -> int:
     warehouse = warehouse_resource()
     source, _, name = args.asset.partition("/")
     if source == "ingrid" and name in BY_NAME:
-        result, seconds = reparse_ingrid(warehouse, name)
+        done = reparse_ingrid(warehouse, name)
     else:
-        result, seconds = reparse(warehouse, _dataset(args.asset))
+        done = reparse(warehouse, _dataset(args.asset))
     warehouse.refresh_catalog()
+    result, seconds = done.result, done.seconds
     rate = result.rows / seconds if seconds else 0.0
     print(
         f"{args.asset}: {result.rows:,} rows from {result.answers:,} stored answers into "
         f"{result.partitions:,} partitions in {seconds:.1f} s ({rate:,.0f} rows/s), 0 calls"
     )
-    return 0
+    for answer in done.set_aside:
+        print(
+            f"  skipped {answer.path} ({answer.scope} {answer.first_day}..{answer.last_day}): "
+            "damaged on disk, set aside under raw/_damaged/; the next run asks for it again"
+        )
+    return 1 if done.set_aside else 0
 
 
 def _quota(_: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 
@@ -28,7 +29,7 @@ from resources.adict import (
 )
 from warehouse.adict import TABLES
 from warehouse.build import BuildResult, build_snapshot, build_windows
-from warehouse.raw import Answer, RawZone
+from warehouse.raw import Answer, DamagedAnswer, RawZone
 from warehouse.resource import WarehouseResource
 
 
@@ -136,14 +137,24 @@ def served_windows(raw: RawZone, answer: Answer) -> list[tuple[date, date]]:
     served = [(answer.first_day, answer.last_day)]
     if answer.outcome != PARTIAL:
         return served
-    stored = RawAnswer(answer.first_day, answer.last_day, raw.read(answer))
+    try:
+        stored = RawAnswer(answer.first_day, answer.last_day, raw.read(answer))
+    except DamagedAnswer:  # set aside: its days are asked again
+        return []
     for gap in outcome_from_answer(answer.dataset, answer.scope, stored).unserved_periods:
         served = [piece for span in served for piece in window_minus(span, gap)]
     return served
 
 
-def reparse(warehouse: WarehouseResource, dataset: str) -> tuple[BuildResult, float]:
-    """Rebuild a curated table from every stored answer, without a call; (result, seconds)."""
+@dataclass(frozen=True)
+class Reparsed:
+    result: BuildResult
+    seconds: float
+    set_aside: list[Answer]  # damaged answers skipped (the next run asks for them again)
+
+
+def reparse(warehouse: WarehouseResource, dataset: str) -> Reparsed:
+    """Rebuild a curated table from every stored answer, without a call."""
     raw, spec = warehouse.raw_zone(), TABLES[dataset]
     store = warehouse.store(spec)
     answers = raw.answers(API, dataset)
@@ -153,11 +164,11 @@ def reparse(warehouse: WarehouseResource, dataset: str) -> tuple[BuildResult, fl
         last = max((a.last_day for a in answers), default=date.min)
         result = build_windows(store, raw, answers, first, last)
     else:
-        result = _rebuild_snapshots(warehouse, dataset, answers)
-    return result, time.perf_counter() - started
+        result = _rebuild_snapshots(warehouse, raw, dataset, answers)
+    return Reparsed(result, time.perf_counter() - started, raw.set_aside)
 
 
-def reparse_ingrid(warehouse: WarehouseResource, dataset: str) -> tuple[BuildResult, float]:
+def reparse_ingrid(warehouse: WarehouseResource, dataset: str) -> Reparsed:
     """The same for an Ingrid resource: every stored range, newest answer per gas day."""
     from resources.ingrid import API as INGRID
     from resources.ingrid_endpoints import BY_NAME
@@ -174,15 +185,16 @@ def reparse_ingrid(warehouse: WarehouseResource, dataset: str) -> tuple[BuildRes
         result = build_days(store, raw, answers, first, last)
     else:  # one snapshot per day: the day's newest answer
         newest = {a.first_day: a for a in answers}
-        rows = sum(
-            build_ingrid_snapshot(store, raw, a, day.isoformat()) for day, a in newest.items()
-        )
+        rows = 0
+        for day, answer in newest.items():
+            with suppress(DamagedAnswer):  # set aside; named in raw.set_aside
+                rows += build_ingrid_snapshot(store, raw, answer, day.isoformat())
         result = BuildResult(rows, len(newest), len(newest))
-    return result, time.perf_counter() - started
+    return Reparsed(result, time.perf_counter() - started, raw.set_aside)
 
 
 def _rebuild_snapshots(
-    warehouse: WarehouseResource, dataset: str, answers: list[Answer]
+    warehouse: WarehouseResource, raw: RawZone, dataset: str, answers: list[Answer]
 ) -> BuildResult:
     # Rights are a daily snapshot, documents a monthly one: group the answers likewise.
     daily = dataset == "access_rights"
@@ -191,7 +203,7 @@ def _rebuild_snapshots(
         groups[answer.first_day.isoformat() if daily else month_key(answer.first_day)].append(
             answer
         )
-    store, raw = warehouse.store(TABLES[dataset]), warehouse.raw_zone()
+    store = warehouse.store(TABLES[dataset])
     results = [
         build_snapshot(store, raw, group, key, warehouse.keep_personal_data)
         for key, group in sorted(groups.items())

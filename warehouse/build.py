@@ -17,7 +17,7 @@ import pyarrow as pa
 from pipelines.partitions import gas_day_of, month_bounds, month_key
 from pipelines.planner import window_minus
 from resources.adict import RawAnswer, outcome_from_answer, rights_from_answer
-from warehouse.raw import Answer, RawZone
+from warehouse.raw import Answer, DamagedAnswer, RawZone
 from warehouse.store import Landing, PartitionStore, TableSpec
 
 # Answers that served days (possibly none): their days replace the rows landed before.
@@ -50,7 +50,10 @@ def build_windows(
         for own in by_pce.values():
             covered: list[tuple[date, date]] = []
             for answer in sorted(own, key=lambda a: a.fetched_at, reverse=True):
-                rows += _stage_answer(landing, raw, answer, (first, last), covered)
+                try:
+                    rows += _stage_answer(landing, raw, answer, (first, last), covered)
+                except DamagedAnswer:  # set aside: older answers serve its days meanwhile
+                    continue
     return BuildResult(rows, sum(len(a) for a in by_pce.values()), len(landing.rows_by_partition))
 
 
@@ -103,7 +106,10 @@ def build_snapshot(
     rows = 0
     with store.landing(lambda *_: [snapshot]) as landing:
         for answer in newest.values():
-            table = _answer_table(spec, raw, answer, keep_personal)
+            try:
+                table = _answer_table(spec, raw, answer, keep_personal)
+            except DamagedAnswer:  # set aside, asked again by the next run
+                continue
             landing.add(table, [snapshot] * table.num_rows)
             if spec.name == "access_rights":
                 landing.replace_partition(snapshot)

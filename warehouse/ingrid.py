@@ -25,7 +25,7 @@ from resources.ingrid import load_records
 from resources.ingrid_endpoints import ENDPOINTS, Endpoint, Grain
 from warehouse.build import BuildResult, months_between
 from warehouse.columns import Column, Kind, col
-from warehouse.raw import Answer, RawZone
+from warehouse.raw import Answer, DamagedAnswer, RawZone
 from warehouse.store import PartitionStore, TableSpec
 
 SCHEMA = "ingrid"
@@ -73,7 +73,11 @@ def build_days(
             served = [(a, b) for a, b in served if a <= b]
             if not served:
                 continue
-            table = store.spec.to_arrow(load_records(raw.read(answer)), answer.fetched_at)
+            try:
+                body = raw.read(answer)
+            except DamagedAnswer:  # set aside: older answers serve its days meanwhile
+                continue
+            table = store.spec.to_arrow(load_records(body), answer.fetched_at)
             kept = table.filter(_within(table.column("gas_day"), served))
             landing.add(kept, [month_key(d) for d in kept.column("gas_day").to_pylist()])
             for a, b in served:

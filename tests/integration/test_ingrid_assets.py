@@ -209,7 +209,7 @@ def test_reparse_rebuilds_a_table_from_the_raw_zone_without_a_call(
     before = _sql(home, "SELECT count(*), sum(quantity) FROM ingrid.hourly_measures")
     shutil.rmtree(home / "warehouse" / "ingrid" / "hourly_measures")
     warehouse = WarehouseResource(home=str(home))
-    result, _ = reparse_ingrid(warehouse, "hourly_measures")
+    result = reparse_ingrid(warehouse, "hourly_measures").result
     warehouse.refresh_catalog()
     assert result.rows == before[0][0]
     assert _sql(home, "SELECT count(*), sum(quantity) FROM ingrid.hourly_measures") == before
