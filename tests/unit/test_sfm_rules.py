@@ -149,7 +149,7 @@ def test_3_2_2_quimper_checked_on_the_six_slots_after_quarter_past() -> None:
     day_before_program(history, publications)
     new = between(12, 6, 90e3, between(11, 12, 110e3, flat()))
     [stored] = declare(history, [program(2, new, at(10, 17))], at(10, 17), publications)
-    assert controlled_slots(DAY, at(10, 17)) == range(slot(10), slot(16))
+    assert controlled_slots(DAY, at(10, 17)) == tuple(range(slot(10), slot(16)))
     assert stored.feasibility.status is FeasibilityStatus.REFUSED
     assert stored.feasibility.comment == (
         "Le programme ne respecte pas le délai de prévenance sur les heures "
@@ -238,7 +238,7 @@ def test_3_2_3_example_1_higher_hours_refused_when_q_plus_and_partial_are_red() 
     day_before_program(history, publications)
     new = between(14, 20, 110e3, between(13, 14, 90e3, flat()))
     [stored] = declare(history, [program(2, new, at(12, 5))], at(12, 5), publications)
-    assert controlled_slots(DAY, at(12, 5)) == range(slot(11), slot(18))  # 7 slots
+    assert controlled_slots(DAY, at(12, 5)) == tuple(range(slot(11), slot(18)))  # 7 slots
     assert stored.feasibility.status is FeasibilityStatus.REFUSED
     assert stored.feasibility.comment == (
         "Le programme ne respecte pas le délai de prévenance sur les heures "
@@ -298,17 +298,17 @@ def test_grey_shortage_refuses_every_new_program() -> None:
 def test_programs_before_j_minus_1_01h_are_accepted_whatever_the_indicators() -> None:
     """§3.1, read with "Jour" as the gas day: 01:00 of gas day J-1 is calendar J 01:00."""
     assert automatic_acceptance_deadline(DAY) == at(1)
-    grey = (Q_MINUS, Q_PLUS, PARTIAL)
-    publications = timeline(*((at(0, day=DAY - timedelta(days=1)), ind, GREY) for ind in grey))
-    early = program(1, flat(), at(0, 59))
-    assert assess_feasibility(early, QUIMPER, [], publications, at(0, 59)).status is (
+    publications = timeline((at(0, day=DAY - timedelta(days=1)), Q_MINUS, RED))
+    history = [_stored_at(flat(), at(15, day=DAY - timedelta(days=1)))]
+    lower = program(2, flat(h6=60e3), at(0, 59))
+    assert assess_feasibility(lower, QUIMPER, history, publications, at(0, 59)).status is (
         FeasibilityStatus.ACCEPTED
     )
-    assert assess_feasibility(early, QUIMPER, [], publications, at(1)).status is (
+    assert assess_feasibility(lower, QUIMPER, history, publications, at(1)).status is (
         FeasibilityStatus.REFUSED
     )
-    assert controlled_slots(DAY, at(1, 5)) == range(0, 1)  # H+5 reaches the 06h slot
-    assert controlled_slots(DAY, at(0, 59)) == range(0, 0)
+    assert controlled_slots(DAY, at(1, 5)) == (0,)  # H+5 reaches the 06h slot
+    assert controlled_slots(DAY, at(0, 59)) == ()
 
 
 # --- chapter 2: the rebuilt program -----------------------------------------------------------
@@ -406,8 +406,7 @@ def test_13_2_25_hour_day_takes_the_max_of_both_2h_slots() -> None:
 @pytest.mark.parametrize("day", [SPRING, AUTUMN])
 def test_13_2_programs_of_short_and_long_days_have_24_slots(day: date) -> None:
     received = at(15, day=day - timedelta(days=1))
-    values = flat()
-    values[slot(3)] = 0.0
+    values = real_hours_to_slots(day, [BASE] * gas_day_hours(day))  # 23 h: slot 21 at 0
     profile = program(1, values, received, day=day)
     assert check_declaration([profile], received, SITES) == []
     assert [label.hour for label in slot_labels(day)] == [*range(6, 24), *range(0, 6)]
@@ -445,6 +444,12 @@ def _stored_profile(profile_id: ProfileId) -> HmsProfile:
 
 def _accepted(site: Site) -> Feasibility:
     return Feasibility(FeasibilityStatus.ACCEPTED, site.ref, ALL_GREEN, DAY)
+
+
+def _stored_at(quantities: Sequence[float], received: datetime, version: int = 1) -> HmsProfile:
+    """An accepted program of QUIMPER for DAY, as stored at `received`."""
+    declared = InputHmsProfile.build(QUIMPER, DAY, version, quantities, received)
+    return HmsProfile(declared, received, _accepted(QUIMPER))
 
 
 def test_2_1_bad_format_rejected() -> None:
@@ -488,13 +493,13 @@ def test_2_3_site_unknown_or_outside_the_contract_rejected() -> None:
 def test_2_4_hours_beyond_min_max_and_tolerance_rejected() -> None:
     over = flat(h7=300e3 * 1.06, h8=300e3 * 1.04, h9=0.0, h10=50e3 * 0.9)  # 5 % tolerance
     assert _rejections([program(2, over, at(9))], received=at(5)) == [
-        (Rejection.EXEDED_QMIN_QMAX, (slot(7), slot(10)))
+        (Rejection.EXEDED_QMIN_QMAX, (slot(7), slot(9), slot(10)))
     ]
     body = process_declaration({"hmsProfiles": [program(2, over, at(9)).to_json()]}, at(5), SITES, [],
                                lambda _: timeline())  # fmt: skip
     assert error_json(body.problems) == {
         "code": 400,
-        "message": "20261118-LI1234-GFCCGE04-2 : Pour les heures 7h-8h, 10h-11h "
+        "message": "20261118-LI1234-GFCCGE04-2 : Pour les heures 7h-8h, 9h-10h, 10h-11h "
         "dépassement de la valeur [Qmin/Qmax]",
     }
 
