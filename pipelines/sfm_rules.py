@@ -302,7 +302,12 @@ def parse_wall_clock(text: str) -> datetime:
 
 
 def parse_timestamp(text: str) -> datetime:
-    """A spec timestamp as an aware instant (see `format_timestamp`)."""
+    """A spec timestamp as an aware instant (see `format_timestamp`).
+
+    Reading: on the autumn night the wall-clock text cannot tell the two 02:00 hours
+    apart; it is read as the first (CEST, fold 0). Only a client reading GRTgaz's answers
+    back meets it: the sandbox keeps its instants, not their text.
+    """
     return parse_wall_clock(text).replace(tzinfo=PARIS)
 
 
