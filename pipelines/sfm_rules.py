@@ -634,8 +634,14 @@ class Publication:
 
     @property
     def gas_day(self) -> date:
-        """Reading: a publication is for the gas day of its hour H (the sandbox draws and
-        the tests script a gas day's publications for its hours 06:00 to 05:00)."""
+        """The gas day it is published for: that of its hour H.
+
+        Reading: §4 greys a shortage day's pastille "à partir de 05h52 pour permettre de
+        conserver la visibilité sur le jour J-1 jusqu'à la fin": the 05:52 publication
+        (for 06:00) is the first of J, the 04:52 one the last of J-1. Its next sentence
+        ("dès 00h52 la visibilité pour la JG du lendemain") is read as the pastille shown,
+        not as the day the night's publications are for.
+        """
         return gas_day_of(self.hour)
 
     @property
@@ -741,17 +747,15 @@ def colours_for_gas_day(
     if states is None:
         return dict(ALL_GREEN)
     return {
-        indicator: Colour.GREEN if _other_days_grey(state, gas_day) else state.status
+        indicator: Colour.GREEN
+        if state.status is Colour.GREY and not _grey_for(state, gas_day)
+        else state.status
         for indicator, state in states.items()
     }
 
 
-def _other_days_grey(state: IndicatorState, gas_day: date) -> bool:
-    return state.status is Colour.GREY and state.gas_day != gas_day
-
-
-def _grey_for(states: Mapping[Indicator, IndicatorState], gas_day: date) -> bool:
-    return any(s.status is Colour.GREY and s.gas_day == gas_day for s in states.values())
+def _grey_for(state: IndicatorState, gas_day: date) -> bool:
+    return state.status is Colour.GREY and state.gas_day == gas_day
 
 
 def shortage_published(
@@ -768,7 +772,11 @@ def shortage_published(
         for instant in (pub.published_at, pub.applies_at)
         if instant <= utc(moment)
     }
-    return any(_grey_for(_shown(publications, instant).current, gas_day) for instant in instants)
+    return any(
+        _grey_for(state, gas_day)
+        for instant in instants
+        for state in _shown(publications, instant).current.values()
+    )
 
 
 def _shown(publications: Sequence[Publication], moment: datetime) -> ShownIndicators:
@@ -783,7 +791,7 @@ def shortage_seen(
     """What a client can see of §4's shortage for `gas_day` without the past publications:
     GREY for that day shown now, or a stored program of that day checked during one."""
     recorded = any(Colour.GREY in profile.feasibility.colours.values() for profile in history)
-    return recorded or _grey_for(states, gas_day)
+    return recorded or any(_grey_for(state, gas_day) for state in states.values())
 
 
 @dataclass(frozen=True)
