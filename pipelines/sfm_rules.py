@@ -675,9 +675,6 @@ class ShownIndicators:
                 states[indicator] = state
         return states
 
-    def colours_at(self, moment: datetime) -> dict[Indicator, Colour]:
-        return {indicator: state.status for indicator, state in self.states_at(moment).items()}
-
 
 def indicators_at(publications: Sequence[Publication], moment: datetime) -> ShownIndicators | None:
     """The indicators in force and shown at `moment`, from a mesh's publications.
