@@ -29,6 +29,7 @@ from pipelines.sfm_rules import (
     PARIS,
     PARTIAL_FLEXIBILITY_KWH_PER_UNIT,
     PUBLICATION_LEAD,
+    DateError,
     Feasibility,
     FeasibilityStatus,
     HmsProfile,
@@ -40,11 +41,13 @@ from pipelines.sfm_rules import (
     TechnicalProblem,
     assess_with_colours,
     check_declaration,
+    colours_for_gas_day,
     email_csv,
     email_subject,
     error_json,
     parse_declaration,
     rebuild,
+    shortage_seen,
 )
 
 if TYPE_CHECKING:  # resources.sfm loads Dagster: only `check` needs it, and lazily
@@ -65,7 +68,8 @@ BOUNDS_NOTE = (
 
 
 class DeclarationFileError(ValueError):
-    """The file cannot be turned into programs (unreadable, not JSON, not §13.2)."""
+    """The file cannot be turned into programs or checked (unreadable, not JSON, not
+    §13.2, or a date that is none or lies beyond the calendar's gas days)."""
 
 
 # --- the report --------------------------------------------------------------------------
@@ -168,6 +172,7 @@ def check_declaration_file(
     except orjson.JSONDecodeError:  # what the sandbox answers to a body it cannot read
         problem = TechnicalProblem(Rejection.BAD_FORMAT, "hmsProfiles", detail="JSON invalide")
         return _rejected(received_at, [problem], [], ())
+    _refuse_malformed_dates(path, body)
     profiles, problems = parse_declaration(body)
     indicators = _indicators_by_site(client)
     histories = _histories(client, profiles, indicators)
@@ -181,6 +186,19 @@ def check_declaration_file(
     rebuilt = {key: client.rebuilt_profile(*key) for key in histories}
     notes = _notes(sites, indicators, histories, rebuilt, units or {}, received_at)
     return CheckReport(received_at, tuple(checks), notes=bounds_note + notes)
+
+
+def _refuse_malformed_dates(path: Path, body: Any) -> None:
+    """A date that is none, or one no gas day can be computed for (9999-12-31), leaves
+    nothing to check: DeclarationFileError (exit 2), not a guess at GRTgaz's answer."""
+    items = body.get("hmsProfiles") if isinstance(body, dict) else None
+    for position, item in enumerate(items if isinstance(items, list) else []):
+        try:
+            InputHmsProfile.from_json(item)
+        except DateError as error:
+            raise DeclarationFileError(f"{path}: program #{position + 1}: {error}") from error
+        except ValueError:
+            pass  # any other format problem is GRTgaz's BAD_FORMAT, reported as such
 
 
 def _indicators_by_site(client: SfmClient) -> dict[str, SiteIndicators]:
@@ -251,10 +269,16 @@ def _assess(
     indicators: Mapping[str, SiteIndicators],
     received_at: datetime,
 ) -> ProgramCheck:
-    """§3 and §4 with the colours in force at `received_at`, as the API shows them."""
+    """§3 and §4 with the colours in force at `received_at`, as the API shows them.
+
+    §4's shortage lasts the whole gas day; the API shows only the current pastille, so a
+    shortage is seen when it is shown now or a stored program of the day met it.
+    """
     site = sites[profile.hms_site_id]
     history = histories[(profile.hms_site_id, profile.gas_day)]
-    colours = indicators[profile.hms_site_id].shown.colours_at(received_at)
+    states = indicators[profile.hms_site_id].shown.states_at(received_at)
+    shortage = shortage_seen(states, profile.gas_day, history)
+    colours = colours_for_gas_day(states, profile.gas_day, shortage)
     feasibility = assess_with_colours(profile, site, history, colours, received_at)
     accepted = feasibility.status is FeasibilityStatus.ACCEPTED
     return ProgramCheck(
@@ -311,7 +335,7 @@ def _notes(
 
 def _units_note(site: Site, given: bool) -> str:
     """§3.2.3.2: "0,8 GWh/tranche"; the API never says how many units a site has."""
-    allowance = f"{site.units * PARTIAL_FLEXIBILITY_KWH_PER_UNIT / 1e6:g} GWh"
+    allowance = f"{site.units * PARTIAL_FLEXIBILITY_KWH_PER_UNIT / 1_000_000:g} GWh"
     if given:
         return f"{site.site_id}: {site.units} unit(s), {allowance} of partial flexibility"
     return (
@@ -324,12 +348,14 @@ def _stale_note(site_id: str, shown: SiteIndicators, received_at: datetime) -> s
     """§3.2.2.1: indicators are published every hour at H-8 min; past the next
     publication, the colours shown now may no longer be those in force."""
     states = [*shown.shown.current.values(), *(shown.shown.next or {}).values()]
-    following = max(state.availability for state in states) + timedelta(hours=1)
+    latest = max(state.availability for state in states)  # UTC: add in real time
+    following = latest + timedelta(hours=1)
     if received_at < following:
         return ""
     return (
-        f"{site_id}: indicators as published at {following - timedelta(hours=1):%H:%M}; "
-        f"the publication of {following:%H:%M} (H-{PUBLICATION_LEAD.seconds // 60} min) "
+        f"{site_id}: indicators as published at {latest.astimezone(PARIS):%H:%M}; "
+        f"the publication of {following.astimezone(PARIS):%H:%M} "
+        f"(H-{PUBLICATION_LEAD.seconds // 60} min) "
         "may change them before the program is received"
     )
 
@@ -405,7 +431,8 @@ def sfm_main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return _check(args.file, args.at or datetime.now(PARIS), dict(args.units))
         return _csv(args.file, args.out)
-    except (OSError, RuntimeError, ValueError) as error:  # settings, HTTP, auth, quota, file
+    # settings, HTTP, auth, quota, file; OverflowError: an instant beyond the calendar
+    except (OSError, RuntimeError, ValueError, OverflowError) as error:
         print(f"gazoduc sfm {args.command}: {error}", file=sys.stderr)
         return 2
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,7 +38,7 @@ AUTOMATIC_ACCEPTANCE_HOUR = time(1)  # §3.1: "avant le jour J-1 à 01h00"
 PUBLICATION_LEAD = timedelta(minutes=8)  # §3.2.2.1: published every hour at H-8 min
 APPLICATION_DELAY = timedelta(minutes=15)  # §3.2.2.1: applied at H+15 min
 HOURS_AHEAD = 5  # §3.2.3.2: controlled slots run up to H+5 included
-PARTIAL_FLEXIBILITY_KWH_PER_UNIT = 800_000.0  # §3.2.3.2 2.a.i: "0,8 GWh/tranche"
+PARTIAL_FLEXIBILITY_KWH_PER_UNIT = Decimal(800_000)  # §3.2.3.2 2.a.i: "0,8 GWh/tranche"
 ACCEPTED_COMMENT = "Programme accepté"  # §13.3, the example of `comment`
 
 # ASSUMED: §2.4 speaks of "une tolérance" on the contractual Min and Max, never its size.
@@ -153,6 +154,15 @@ REFUSAL_COMMENTS: dict[Refusal, str] = {
 # --- time: gas days, slots and the spec's timestamps --------------------------------------
 
 
+def utc(moment: datetime) -> datetime:
+    """`moment` as a UTC instant. Every instant computation goes through it: Python adds to
+    and compares Paris datetimes in wall-clock time and drops `fold` (PEP 495), so on the
+    autumn night 02:10 CET would come before 02:40 CEST, and 02:00 CET - 8 min be 01:52 CEST."""
+    if moment.tzinfo is None:
+        raise ValueError(f"an instant needs a time zone: {moment.isoformat()}")
+    return moment.astimezone(UTC)
+
+
 def gas_day_start(day: date) -> datetime:
     return datetime.combine(day, GAS_DAY_START, PARIS)
 
@@ -174,10 +184,14 @@ def slot_labels(day: date) -> tuple[datetime, ...]:
 
 
 def hour_index(day: date, moment: datetime) -> int:
-    """The slot of `day` holding the hour that contains `moment` (negative before the day).
+    """The slot of `day` holding the real hour that contains `moment` (negative before the
+    day, 24 and more after it, counted as if the day had 24 hours).
 
-    §13.2 on the 23-hour day adds a fictitious 03:00 slot at 0: the 23 real hours fill
-    the other 23 slots in order. On the 25-hour day both 02:00 hours share the 02:00 slot.
+    Reading (§13.2, "ajouter une tranche (celle de 3h) ... à 0"): on the 23-hour day the
+    added slot is the one labelled 03:00 (FILLER_SLOT), at 0; the 23 real hours fill the
+    other 23 slots in order, so the real 03:00 CEST hour is in the slot labelled 02:00.
+    On the 25-hour day both real 02:00 hours share the 02:00 slot (REPEATED_SLOT).
+    Slots are reached through real elapsed hours only, here and in the controlled window.
     """
     start = gas_day_start(day).timestamp()
     elapsed = math.floor((moment.timestamp() - start) / 3600)
@@ -191,18 +205,28 @@ def hour_index(day: date, moment: datetime) -> int:
     return elapsed
 
 
+def real_hours(day: date) -> tuple[datetime, ...]:
+    """The UTC starts of the 23, 24 or 25 real hours of gas day `day`, in order."""
+    start = utc(gas_day_start(day))
+    return tuple(start + timedelta(hours=n) for n in range(gas_day_hours(day)))
+
+
+def slot_hours(day: date, slot: int) -> tuple[datetime, ...]:
+    """The real hours a slot holds: one, none (the 23-hour day's added slot) or two (the
+    25-hour day's 02:00 slot). The inverse of `hour_index` over the gas day."""
+    return tuple(hour for hour in real_hours(day) if hour_index(day, hour) == slot)
+
+
 def real_hours_to_slots(day: date, hourly: Sequence[float]) -> list[float]:
-    """23, 24 or 25 real hourly quantities to the 24 values a program carries (§13.2)."""
-    hours = gas_day_hours(day)
-    if len(hourly) != hours:
-        raise ValueError(f"gas day {day} has {hours} hours, got {len(hourly)} values")
-    values = list(hourly)
-    if hours == 23:
-        return [*values[:FILLER_SLOT], 0.0, *values[FILLER_SLOT:]]
-    if hours == 25:
-        first, second = values[REPEATED_SLOT], values[REPEATED_SLOT + 1]
-        return [*values[:REPEATED_SLOT], max(first, second), *values[REPEATED_SLOT + 2 :]]
-    return values
+    """23, 24 or 25 real hourly quantities to the 24 values a program carries (§13.2):
+    the added slot at 0, the max of two hours sharing a slot."""
+    hours = real_hours(day)
+    if len(hourly) != len(hours):
+        raise ValueError(f"gas day {day} has {len(hours)} hours, got {len(hourly)} values")
+    by_slot: dict[int, list[float]] = {}
+    for hour, quantity in zip(hours, hourly, strict=True):
+        by_slot.setdefault(hour_index(day, hour), []).append(quantity)
+    return [max(by_slot.get(slot, [0.0])) for slot in range(SLOTS)]
 
 
 def before_quarter_past(moment: datetime) -> bool:
@@ -210,27 +234,41 @@ def before_quarter_past(moment: datetime) -> bool:
     return moment.astimezone(PARIS).minute < APPLICATION_DELAY.seconds // 60
 
 
-def first_adjustable_slot(day: date, received_at: datetime) -> int:
-    """§6, §7: the "heure en cours" is H-1 before H+15 min, else H; 0 before the day."""
-    index = hour_index(day, received_at) - (1 if before_quarter_past(received_at) else 0)
-    return max(0, index)
+def controlled_hours(received_at: datetime) -> tuple[datetime, ...]:
+    """§3.2.3.2: the real hours H-1 to H+5 (7) before H+15 min, H to H+5 (6) after, as
+    UTC starts (Paris offsets are whole hours, so UTC hours are Paris hours).
 
-
-def controlled_slots(day: date, received_at: datetime) -> range:
-    """§3.2.3.2: H-1 to H+5 (7 slots) before H+15 min, H to H+5 (6 slots) after.
-
-    Empty when none of them belongs to `day`. Reading: §3.2.3.1's "H-1 et H+6 Heures"
-    is the end of the H+5 slot, the same window as §3.2.3.2.
+    Reading: "H+5 heures" counts real hours, on DST days too, as the notice delay
+    ("délai de prévenance") is a duration: 7 or 6 real hours on 23- and 25-hour days,
+    whichever slots hold them. §3.2.3.1's "H-1 et H+6 Heures" is the end of the H+5 hour.
     """
-    current = hour_index(day, received_at)
-    first = current - (1 if before_quarter_past(received_at) else 0)
-    return range(max(0, first), min(SLOTS, current + HOURS_AHEAD + 1))
+    hour = utc(received_at).replace(minute=0, second=0, microsecond=0)
+    first = -1 if before_quarter_past(received_at) else 0
+    return tuple(hour + timedelta(hours=n) for n in range(first, HOURS_AHEAD + 1))
+
+
+def window_slots(day: date, received_at: datetime) -> list[int]:
+    """The slot of each controlled real hour that belongs to `day`, in order: a slot
+    appears twice when it holds two controlled hours (the 25-hour day's 02:00)."""
+    slots = (hour_index(day, hour) for hour in controlled_hours(received_at))
+    return [slot for slot in slots if 0 <= slot < SLOTS]
+
+
+def controlled_slots(day: date, received_at: datetime) -> tuple[int, ...]:
+    """The distinct slots of `day` the controlled hours fall in (empty before the night
+    the checks begin); the 23-hour day's added slot holds no hour and is never one."""
+    return tuple(dict.fromkeys(window_slots(day, received_at)))
 
 
 def controlled_window_start(received_at: datetime) -> datetime:
     """The start of the hour H-1 (or H): the partial-flexibility baseline's instant."""
-    hour = received_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return hour - timedelta(hours=1) if before_quarter_past(received_at) else hour
+    return controlled_hours(received_at)[0]
+
+
+def first_adjustable_slot(day: date, received_at: datetime) -> int:
+    """§6, §7: the "heure en cours" is H-1 before H+15 min, else H (the first controlled
+    hour); 0 before the day."""
+    return max(0, hour_index(day, controlled_window_start(received_at)))
 
 
 def automatic_acceptance_deadline(day: date) -> datetime:
@@ -264,7 +302,12 @@ def parse_wall_clock(text: str) -> datetime:
 
 
 def parse_timestamp(text: str) -> datetime:
-    """A spec timestamp as an aware instant (see `format_timestamp`)."""
+    """A spec timestamp as an aware instant (see `format_timestamp`).
+
+    Reading: on the autumn night the wall-clock text cannot tell the two 02:00 hours
+    apart; it is read as the first (CEST, fold 0). Only a client reading GRTgaz's answers
+    back meets it: the sandbox keeps its instants, not their text.
+    """
     return parse_wall_clock(text).replace(tzinfo=PARIS)
 
 
@@ -315,13 +358,10 @@ class Site:
         return self.ref.site_id
 
     def accepts_quantity(self, quantity: float) -> bool:
-        """§2.4: within Min and Max widened by the tolerance.
-
-        Reading: 0 always passes. §13.2 fills the 23-hour day's extra slot with 0 and says
-        it "ne posera pas de problème", so a stopped hour cannot be a Min breach.
-        """
+        """§2.4: "chacune des valeurs horaires" within Min and Max widened by the tolerance,
+        0 included (§13.2's 0 concerns only the 23-hour day's added slot)."""
         low, high = self.q_min * (1 - self.tolerance), self.q_max * (1 + self.tolerance)
-        return quantity == 0 or low <= quantity <= high
+        return low <= quantity <= high
 
 
 @dataclass(frozen=True, order=True)
@@ -345,7 +385,7 @@ class ProfileId:
             raise ValueError(f"identifiant de programme invalide : {text!r}")
         if not (contract_code and VERSION.match(version)):
             raise ValueError(f"identifiant de programme invalide : {text!r}")
-        gas_day = datetime.strptime(day, "%Y%m%d").date()
+        gas_day = checked_gas_day(datetime.strptime(day, "%Y%m%d").date())
         return cls(gas_day, site_id, contract_code, int(version))
 
 
@@ -359,6 +399,18 @@ def rebuilt_profile_id(day: date, site_id: str) -> str:
 
 class FormatError(ValueError):
     """A message that does not follow §13.2's format (§2.1)."""
+
+
+class DateError(FormatError):
+    """A date or timestamp that is not one, or lies where no gas day can be computed."""
+
+
+def checked_gas_day(day: date) -> date:
+    """`day` if its gas day and its neighbours fit Python's calendar (year 1 to 9999):
+    the rules reach J-1 and J+1, so 0001-01-01 and 9999-12-31 are out. Raises DateError."""
+    if not date.min < day < date.max:
+        raise DateError(f"journée gazière hors calendrier : {day.isoformat()}")
+    return day
 
 
 @dataclass(frozen=True)
@@ -380,7 +432,7 @@ class HourlySlot:
         try:
             label = parse_wall_clock(start)
         except ValueError as error:
-            raise FormatError(f"hourlySlotStartDateTime invalide : {start!r}") from error
+            raise DateError(f"hourlySlotStartDateTime invalide : {start!r}") from error
         return cls(label, None if quantity is None else float(quantity))
 
 
@@ -476,6 +528,8 @@ def _check_coherent(profile: InputHmsProfile) -> None:
     """§2.1: the id repeats day, site and contract; one unit; qMin <= qMax."""
     try:
         profile_id = profile.profile_id
+    except DateError:
+        raise
     except ValueError as error:
         raise FormatError(str(error)) from error
     declared = (profile.gas_day, profile.hms_site_id, profile.connection_contract_code)
@@ -512,17 +566,23 @@ def _day(obj: Mapping[str, Any], key: str) -> date:
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError as error:
-        raise FormatError(f"{key} : date YYYY-MM-DD attendue") from error
+        raise DateError(f"{key} : date YYYY-MM-DD attendue, pas {text!r}") from error
+    try:
+        return checked_gas_day(day)
+    except DateError as error:
+        raise DateError(f"{key} : {error}") from error
 
 
 def _timestamp(obj: Mapping[str, Any], key: str) -> datetime:
     text = _text(obj, key)
     try:
-        return parse_timestamp(text)
-    except ValueError as error:
-        raise FormatError(f"{key} : horodate invalide {text!r}") from error
+        moment = parse_timestamp(text)
+        utc(moment)  # an instant at the calendar's edge has no UTC twin
+        return moment
+    except (ValueError, OverflowError) as error:
+        raise DateError(f"{key} : horodate invalide {text!r}") from error
 
 
 # --- indicators: objects and timing (§3.2.2.1, §13.1) --------------------------------------
@@ -531,8 +591,17 @@ def _timestamp(obj: Mapping[str, Any], key: str) -> datetime:
 @dataclass(frozen=True)
 class IndicatorState:
     status: Colour
-    availability: datetime  # availabilityDateTime: when it was published
-    application: datetime  # applicationDateTime: when it applies
+    availability: datetime  # availabilityDateTime: when it was published (kept in UTC)
+    application: datetime  # applicationDateTime: when it applies (kept in UTC)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "availability", utc(self.availability))
+        object.__setattr__(self, "application", utc(self.application))
+
+    @property
+    def gas_day(self) -> date:
+        """The gas day it was published for: that of the hour H it was published for."""
+        return gas_day_of(self.availability + PUBLICATION_LEAD)
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -557,8 +626,23 @@ IndicatorStates = Mapping[Indicator, IndicatorState]
 class Publication:
     """The colours GRTgaz publishes for hour H of a mesh: at H-8 min, applied at H+15 min."""
 
-    hour: datetime  # aware start of H
+    hour: datetime  # aware start of H (kept in UTC)
     colours: Mapping[Indicator, Colour]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hour", utc(self.hour))
+
+    @property
+    def gas_day(self) -> date:
+        """The gas day it is published for: that of its hour H.
+
+        Reading: §4 greys a shortage day's pastille "à partir de 05h52 pour permettre de
+        conserver la visibilité sur le jour J-1 jusqu'à la fin": the 05:52 publication
+        (for 06:00) is the first of J, the 04:52 one the last of J-1. Its next sentence
+        ("dès 00h52 la visibilité pour la JG du lendemain") is read as the pastille shown,
+        not as the day the night's publications are for.
+        """
+        return gas_day_of(self.hour)
 
     @property
     def published_at(self) -> datetime:
@@ -579,17 +663,17 @@ class ShownIndicators:
 
     @property
     def colours_in_force(self) -> dict[Indicator, Colour]:
-        """The colours the feasibility checks use at this instant."""
+        """The colours in force at this instant, whatever gas day they were published for."""
         return {indicator: state.status for indicator, state in self.current.items()}
 
-    def colours_at(self, moment: datetime) -> dict[Indicator, Colour]:
-        """The colours in force at `moment`, a little after the instant shown: a pending
+    def states_at(self, moment: datetime) -> dict[Indicator, IndicatorState]:
+        """The states in force at `moment`, a little after the instant shown: a pending
         `nextIndicator` counts once its application time has come (§3.2.2.1)."""
-        colours = self.colours_in_force
+        states = dict(self.current)
         for indicator, state in (self.next or {}).items():
-            if state.application <= moment:
-                colours[indicator] = state.status
-        return colours
+            if state.application <= utc(moment):
+                states[indicator] = state
+        return states
 
 
 def indicators_at(publications: Sequence[Publication], moment: datetime) -> ShownIndicators | None:
@@ -599,6 +683,7 @@ def indicators_at(publications: Sequence[Publication], moment: datetime) -> Show
     applies at once. Each indicator moves on its own (examples 1 and 2 change one only).
     None before the first publication.
     """
+    moment = utc(moment)
     published = sorted(
         (pub for pub in publications if pub.published_at <= moment), key=lambda p: p.hour
     )
@@ -639,6 +724,71 @@ def _one_indicator_at(
 
 
 ALL_GREEN = dict.fromkeys(Indicator, Colour.GREEN)
+SHORTAGE = dict.fromkeys(Indicator, Colour.GREY)
+
+
+def colours_for_gas_day(
+    states: Mapping[Indicator, IndicatorState] | None, gas_day: date, shortage: bool
+) -> dict[Indicator, Colour]:
+    """The colours a program for `gas_day` is checked with.
+
+    §4: a shortage holds "pour toute la journée gazière pour laquelle elle a été
+    déclenchée", "quelle que soit la couleur de la pastille": once it has applied, every
+    indicator is GREY for that day, even after the pastille turned green again. A GREY
+    published for another gas day says nothing about this one: no restriction (GREEN),
+    as before any publication (Reading: nothing restricts flexibility before GRTgaz
+    publishes, so no publication means all green).
+    """
+    if shortage:
+        return dict(SHORTAGE)
+    if states is None:
+        return dict(ALL_GREEN)
+    return {
+        indicator: Colour.GREEN
+        if state.status is Colour.GREY and not _grey_for(state, gas_day)
+        else state.status
+        for indicator, state in states.items()
+    }
+
+
+def _grey_for(state: IndicatorState, gas_day: date) -> bool:
+    return state.status is Colour.GREY and state.gas_day == gas_day
+
+
+def shortage_published(
+    publications: Sequence[Publication], gas_day: date, moment: datetime
+) -> bool:
+    """§4: a GREY published for `gas_day` was in force at some instant up to `moment`.
+
+    In force changes only when a publication is published or applies: check those instants.
+    """
+    instants = {
+        instant
+        for pub in publications
+        if pub.gas_day == gas_day and Colour.GREY in pub.colours.values()
+        for instant in (pub.published_at, pub.applies_at)
+        if instant <= utc(moment)
+    }
+    return any(
+        _grey_for(state, gas_day)
+        for instant in instants
+        for state in _shown(publications, instant).current.values()
+    )
+
+
+def _shown(publications: Sequence[Publication], moment: datetime) -> ShownIndicators:
+    shown = indicators_at(publications, moment)
+    assert shown is not None  # `moment` is at or after a publication
+    return shown
+
+
+def shortage_seen(
+    states: Mapping[Indicator, IndicatorState], gas_day: date, history: Iterable[HmsProfile]
+) -> bool:
+    """What a client can see of §4's shortage for `gas_day` without the past publications:
+    GREY for that day shown now, or a stored program of that day checked during one."""
+    recorded = any(Colour.GREY in profile.feasibility.colours.values() for profile in history)
+    return recorded or any(_grey_for(state, gas_day) for state in states.values())
 
 
 @dataclass(frozen=True)
@@ -735,8 +885,11 @@ class HmsProfile:
     """A program as stored and returned by the API (§13.3)."""
 
     declared: InputHmsProfile
-    processing_datetime: datetime  # when GRTgaz received it: every rule reads this time
+    processing_datetime: datetime  # when GRTgaz received it (kept in UTC): rules read it
     feasibility: Feasibility
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "processing_datetime", utc(self.processing_datetime))
 
     @property
     def accepted(self) -> bool:
@@ -791,11 +944,12 @@ def assess_feasibility(
     """§3: ACCEPTED or REFUSED with the reasons and hours GRTgaz would give.
 
     `history` holds the programs already stored for this site and gas day (any status);
-    `publications` the site's mesh indicators around `received_at`.
+    `publications` the site's mesh indicators around `received_at`, all those of the
+    program's gas day published so far included (§4's shortage lasts the whole day).
     """
     shown = indicators_at(publications, received_at)
-    # Reading: before any publication nothing restricts flexibility: all green.
-    colours = shown.colours_in_force if shown else dict(ALL_GREEN)
+    shortage = shortage_published(publications, profile.gas_day, received_at)
+    colours = colours_for_gas_day(shown and shown.current, profile.gas_day, shortage)
     return assess_with_colours(profile, site, history, colours, received_at)
 
 
@@ -807,11 +961,15 @@ def assess_with_colours(
     received_at: datetime,
 ) -> Feasibility:
     """§3 with the colours in force at `received_at` already known: the sandbox derives
-    them from its publications, the pre-check from the indicators the API shows."""
-    colours = dict(colours)
+    them from its publications, the pre-check from the indicators the API shows (see
+    `colours_for_gas_day`)."""
+    colours, received_at = dict(colours), utc(received_at)
     outcome = Feasibility(FeasibilityStatus.ACCEPTED, site.ref, colours, profile.gas_day)
     if received_at < automatic_acceptance_deadline(profile.gas_day):
-        return outcome  # §3.1
+        # Reading: §3.1 comes first, even when a shortage for the day is already known
+        # (§4's example triggers one at J-1 20h30): §4 switches off ("débrayage") the
+        # functional validation, which §3.1 does not run; the pastille turns grey at 05h52.
+        return outcome
     if Colour.GREY in colours.values():
         # §4: shortage switches validation off for every new program: all are refused.
         return _refused(outcome, [RefusalDetail(Refusal.GRAY_INDICATOR)])
@@ -830,10 +988,14 @@ def _indicator_refusals(
     colours: Mapping[Indicator, Colour],
     received_at: datetime,
 ) -> list[RefusalDetail]:
-    """§3.2.3: the rules of red indicators over the controlled slots (green: compliant)."""
+    """§3.2.3: the rules of red indicators over the controlled slots (green: compliant).
+
+    The reference is "le dernier Programme confirmé": every accepted program received so
+    far, one received at this very instant but earlier included (`received_by`).
+    """
     window = controlled_slots(profile.gas_day, received_at)
     new = [quantity or 0.0 for quantity in profile.quantities]
-    reference = _quantities_or_zero(rebuild(history, before=received_at))
+    reference = _quantities_or_zero(rebuild(received_by(history, received_at)))
     refusals: list[RefusalDetail] = []
     lower = tuple(slot for slot in window if new[slot] < reference[slot])
     higher = tuple(slot for slot in window if new[slot] > reference[slot])
@@ -842,15 +1004,37 @@ def _indicator_refusals(
     if higher and colours[Indicator.Q_TO_Q_PLUS] is Colour.RED:  # §3.2.3.2 2.
         if colours[Indicator.PARTIAL] is Colour.RED:  # 2.a.ii, 2.b.ii
             refusals.append(RefusalDetail(Refusal.QMAX_DELAY, higher))
-        else:  # 2.a.i, 2.b.i: the baseline is the program in force before H-1 (or H)
-            baseline = _quantities_or_zero(
-                rebuild(history, before=controlled_window_start(received_at))
-            )
-            allowance = PARTIAL_FLEXIBILITY_KWH_PER_UNIT * site.units
-            total_new = math.fsum(new[slot] for slot in window)
-            if total_new > math.fsum(baseline[slot] for slot in window) + allowance:
-                refusals.append(RefusalDetail(Refusal.FLEXIBILITY_TOLERANCE))
+        elif not _within_partial_flexibility(profile, site, history, new, received_at):
+            refusals.append(RefusalDetail(Refusal.FLEXIBILITY_TOLERANCE))  # 2.a.i, 2.b.i
     return refusals
+
+
+def _within_partial_flexibility(
+    profile: InputHmsProfile,
+    site: Site,
+    history: Sequence[HmsProfile],
+    new: Sequence[float],
+    received_at: datetime,
+) -> bool:
+    """§3.2.3.2 2.a.i, 2.b.i: the window's total "inférieur ou égal" to that of the program
+    in force before the start of H-1 (or H), plus 0.8 GWh per unit.
+
+    Summed over the window's real hours (a slot holding two counts twice), in decimals:
+    `exact_kwh` gives back each value's decimal text, as GRTgaz reads the JSON, so a total
+    exactly at the allowance is never pushed over it by binary rounding.
+    """
+    baseline = _quantities_or_zero(rebuild(history, before=controlled_window_start(received_at)))
+    slots = window_slots(profile.gas_day, received_at)
+    total_new = sum((exact_kwh(new[slot]) for slot in slots), Decimal(0))
+    total_before = sum((exact_kwh(baseline[slot]) for slot in slots), Decimal(0))
+    return total_new <= total_before + PARTIAL_FLEXIBILITY_KWH_PER_UNIT * site.units
+
+
+def exact_kwh(quantity: float) -> Decimal:
+    """The decimal a JSON number was written as: `repr` is the shortest text that reads
+    back as the same float, which is the JSON's own text for the up to 15 significant
+    digits a kWh value with two decimals has (15236.87 -> Decimal("15236.87"))."""
+    return Decimal(repr(float(quantity)))
 
 
 def _quantities_or_zero(quantities: Sequence[float] | None) -> Sequence[float]:
@@ -866,15 +1050,17 @@ def rebuild(history: Iterable[HmsProfile], before: datetime | None = None) -> li
 
     Accepted programs only, received strictly before `before`, in reception order: one
     received before the day replaces all 24 hours (§5); one received during the day only
-    the current hour on, H-1 before H+15 min (§6, §7), past hours kept (§8). In one
-    declaration (same reception time), the highest version applies last and wins (§9).
+    the current hour on, H-1 before H+15 min (§6, §7), past hours kept (§8). Programs
+    received at the same instant apply in version order: §2.2 makes a later declaration's
+    version higher, and in one declaration the highest version wins (§9).
     None when no accepted program counts yet.
     """
+    cutoff = None if before is None else utc(before)
     accepted = sorted(
         (
             profile
             for profile in history
-            if profile.accepted and (before is None or profile.processing_datetime < before)
+            if profile.accepted and (cutoff is None or profile.processing_datetime < cutoff)
         ),
         key=lambda profile: (profile.processing_datetime, profile.profile_id.version),
     )
@@ -883,8 +1069,10 @@ def rebuild(history: Iterable[HmsProfile], before: datetime | None = None) -> li
         values = profile.declared.quantities
         first = first_adjustable_slot(profile.declared.gas_day, profile.processing_datetime)
         if rebuilt is None:
-            # Reading: §8 keeps no past hour of a program, even the first one: a day
-            # first declared during the day is rebuilt at 0 before its current hour.
+            # Reading: §8 keeps no past hour of a program, even the first one: a day first
+            # declared during the day is rebuilt at 0 (not null) before its current hour, as
+            # a site with no program is taken at 0 (`_quantities_or_zero`) and §13.4's
+            # quantity is a Double.
             rebuilt = [0.0] * SLOTS
         for slot in range(first, SLOTS):
             rebuilt[slot] = values[slot] or 0.0  # never None here: BAD_QUANTITIES
@@ -942,12 +1130,17 @@ class RebuiltHmsProfile:
         }
 
 
+def received_by(history: Iterable[HmsProfile], moment: datetime) -> list[HmsProfile]:
+    """The programs received up to `moment` included, in arrival order."""
+    return [profile for profile in history if profile.processing_datetime <= utc(moment)]
+
+
 def rebuilt_profile(
     site: Site, gas_day: date, history: Sequence[HmsProfile], as_of: datetime
 ) -> RebuiltHmsProfile | None:
     """The rebuilt program the API shows at `as_of` (programs received until then
     included), or None if none exists yet."""
-    known = [profile for profile in history if profile.processing_datetime <= as_of]
+    known = received_by(history, as_of)
     quantities = rebuild(known)
     if quantities is None:
         return None
@@ -1025,7 +1218,7 @@ def check_declaration(
     against each program's own qMin/qMax (the offline pre-check). `stored`: ids already
     received (accepted or refused).
     """
-    stored = list(stored)
+    stored, received_at = list(stored), utc(received_at)
     problems: list[TechnicalProblem] = []
     seen: set[str] = {str(profile_id) for profile_id in stored}
     for profile in profiles:
@@ -1041,6 +1234,17 @@ def _check_one(
     stored: Sequence[ProfileId],
     seen: set[str],
 ) -> list[TechnicalProblem]:
+    """One reason per program, the first that fails of the checks below.
+
+    Reading: the contract orders no checks (§2 lists them, §13.6 adds codes without a
+    section). Each check here needs the ones before it to be judged: the site (§2.3, it
+    holds Min and Max), the day (a past gas day is not adjusted at all), the id and
+    version (§2.2), 24 values (§13.2) on the day's hours (§2.5), no null future value,
+    then Min and Max (§2.4), which names hours. So a value above qMax received after the
+    gas day is PAST_GAS_DAY, and a reused id with a null future value is
+    HMS_PROFILE_ID_ALREADY_EXISTS.
+    """
+
     def problem(
         rejection: Rejection, slots: Sequence[int] = (), detail: str = ""
     ) -> TechnicalProblem:
@@ -1107,9 +1311,16 @@ def _quantity_problems(
     outside = [
         slot
         for slot, quantity in enumerate(quantities)
-        if quantity is not None and not bounds.accepts_quantity(quantity)
+        if quantity is not None
+        and not bounds.accepts_quantity(quantity)
+        and not _added_slot_at_zero(profile.gas_day, slot, quantity)
     ]
     return [problem(Rejection.EXEDED_QMIN_QMAX, outside)] if outside else []  # §2.4
+
+
+def _added_slot_at_zero(day: date, slot: int, quantity: float) -> bool:
+    """§13.2: the 23-hour day's added slot is no real hour and carries the 0 it asks for."""
+    return slot == FILLER_SLOT and quantity == 0 and gas_day_hours(day) == 23
 
 
 def _own_bounds(profile: InputHmsProfile) -> Site:
@@ -1143,6 +1354,7 @@ def process_declaration(
     not against its siblings: they share one reception time, and §9 keeps the highest
     accepted version.
     """
+    received_at = utc(received_at)
     profiles, problems = parse_declaration(body)
     problems += check_declaration(profiles, received_at, sites, [p.profile_id for p in history])
     if problems:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
 from pipelines.sfm_rules import (
+    FILLER_SLOT,
     PARIS,
     SLOTS,
     Colour,
@@ -28,6 +30,7 @@ from pipelines.sfm_rules import (
     Site,
     SiteIndicators,
     SiteRef,
+    gas_day_hours,
     gas_day_of,
     gas_day_start,
     indicators_at,
@@ -91,17 +94,24 @@ def build_sites(seed: int, contract_code: str = CONTRACT_CODE) -> dict[str, Site
 
 
 class IndicatorTimeline:
-    """Hourly publications per mesh, drawn per gas day from the seed, computed on demand."""
+    """Hourly publications per mesh, drawn per gas day from the seed, computed on demand;
+    a mesh in `scripted` publishes exactly the publications given instead."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(
+        self, seed: int, scripted: Mapping[str, Sequence[Publication]] | None = None
+    ) -> None:
         self.seed = seed
+        self.scripted = dict(scripted or {})
 
     def publications_around(self, mesh_code: str, moment: datetime) -> list[Publication]:
-        """The publications that can decide what is in force or shown at `moment`."""
+        """The publications that can decide what is in force or shown at `moment`: those of
+        the gas day under way and the one before, all of today's so far included (§4)."""
         day = gas_day_of(moment + timedelta(hours=1))  # the 05:52 one belongs to the next day
         return [*self.day(mesh_code, day - timedelta(days=1)), *self.day(mesh_code, day)]
 
     def day(self, mesh_code: str, gas_day: date) -> tuple[Publication, ...]:
+        if mesh_code in self.scripted:
+            return tuple(pub for pub in self.scripted[mesh_code] if pub.gas_day == gas_day)
         return _day_publications(self.seed, mesh_code, gas_day)
 
 
@@ -135,11 +145,15 @@ def _hour(start: datetime, n: int) -> datetime:
 
 
 def starting_quantities(seed: int, site: Site, gas_day: date) -> list[float]:
-    """A plausible day: low at night, high from 7h to 22h, inside the site's Min and Max."""
+    """A plausible day: low at night, high from 7h to 22h, inside the site's Min and Max;
+    the 23-hour day's added slot at 0 (§13.2)."""
     rng = random.Random(f"sfm-program-{seed}-{site.site_id}-{gas_day}")
     high = round(rng.uniform(0.7, 0.95) * site.q_max, -3)
     low = round(max(site.q_min, 0.5 * site.q_max), -3)
-    return [high if 7 <= (6 + slot) % 24 < 22 else low for slot in range(SLOTS)]
+    values = [high if 7 <= (6 + slot) % 24 < 22 else low for slot in range(SLOTS)]
+    if gas_day_hours(gas_day) == 23:
+        values[FILLER_SLOT] = 0.0
+    return values
 
 
 @dataclass
@@ -149,6 +163,15 @@ class SfmSandboxConfig:
     now: datetime | None = None  # None: real time; else the frozen instant to start at
     preload: bool = True  # version-1 programs for D-1, D and D+1, sent on the day before
     authorized_clients: frozenset[str] | None = None  # None: any authenticated client
+    sites: tuple[Site, ...] | None = None  # None: four sites drawn from the seed
+    # mesh code -> its publications, for a test to replay a day of the contract's examples
+    publications: Mapping[str, Sequence[Publication]] | None = None
+
+
+def _sites(config: SfmSandboxConfig) -> dict[str, Site]:
+    if config.sites is None:
+        return build_sites(config.seed, config.contract_code)
+    return {site.site_id: site for site in config.sites}
 
 
 @dataclass
@@ -168,8 +191,8 @@ class SfmSandbox:
         sandbox = cls(
             config=config,
             clock=SfmClock(config.now),
-            sites=build_sites(config.seed, config.contract_code),
-            timeline=IndicatorTimeline(config.seed),
+            sites=_sites(config),
+            timeline=IndicatorTimeline(config.seed, config.publications),
         )
         if config.preload:
             sandbox.preload(gas_day_of(sandbox.clock.now()))

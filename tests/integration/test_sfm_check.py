@@ -332,9 +332,9 @@ def test_a_site_outside_the_contract_and_bad_json_are_rejected(sfm: Sfm, tmp_pat
 # --- the command line ----------------------------------------------------------------------
 
 
-def test_sfm_check_command_reads_the_sfm_settings(
-    sfm: Sfm, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
-) -> None:
+@pytest.fixture
+def sfm_settings(sfm: Sfm, home: Path, monkeypatch: pytest.MonkeyPatch) -> Sfm:
+    """The SFM_* settings `gazoduc sfm check` reads, pointing at the sandbox."""
     settings = {
         "SFM_BASE_URL": sfm.resource.base_url,
         "SFM_TOKEN_URL": sfm.resource.token_url,
@@ -346,6 +346,13 @@ def test_sfm_check_command_reads_the_sfm_settings(
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
+    return sfm
+
+
+def test_sfm_check_command_reads_the_sfm_settings(
+    sfm_settings: Sfm, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    sfm = sfm_settings
     moselle = sfm.site("Val de Moselle")
     moment = sfm.set_clock(datetime(2026, 11, 22, 9, 20))
     up = with_slots(sfm.reference(moselle), range(4, 6), lambda q: q * 1.1)
@@ -361,6 +368,23 @@ def test_sfm_check_command_reads_the_sfm_settings(
     monkeypatch.delenv("SFM_BASE_URL")
     assert sfm_main(["check", str(path)]) == 2
     assert "SFM_BASE_URL is not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("gas_day", ["9999-12-31", "2026-02-30"])
+def test_2_1_sfm_check_on_a_date_beyond_the_calendar_is_a_clear_error(
+    sfm_settings: Sfm, tmp_path: Path, capsys: Any, gas_day: str
+) -> None:
+    """Issue 12: gasDay 9999-12-31 printed an OverflowError traceback. Any date that is
+    none, or has no gas day we can compute, leaves nothing to check: exit 2, one line."""
+    moselle = sfm_settings.site("Val de Moselle")
+    body = program(moselle, [100_000.0] * SLOTS, START)
+    day_digits = gas_day.replace("-", "")
+    body |= {"gasDay": gas_day, "hmsProfileId": f"{day_digits}-{moselle.site_id}-GFCCGE04-2"}
+    path = write(tmp_path / "far.json", [body])
+    assert sfm_main(["check", str(path), "--at", "2026-11-22T09:20"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"gazoduc sfm check: {path}: program #1: gasDay")
+    assert gas_day in captured.err and "Traceback" not in captured.err + captured.out
 
 
 # --- e-mail fallback (chapter 6) ------------------------------------------------------------

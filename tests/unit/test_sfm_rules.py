@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +14,10 @@ import pytest
 from pipelines.sfm_rules import (
     ALL_GREEN,
     PARIS,
+    SHORTAGE,
     SLOTS,
     Colour,
+    DateError,
     Feasibility,
     FeasibilityStatus,
     HmsProfile,
@@ -29,8 +31,10 @@ from pipelines.sfm_rules import (
     SiteIndicators,
     SiteRef,
     assess_feasibility,
+    assess_with_colours,
     automatic_acceptance_deadline,
     check_declaration,
+    colours_for_gas_day,
     controlled_slots,
     email_csv,
     email_subject,
@@ -46,7 +50,10 @@ from pipelines.sfm_rules import (
     real_hours_to_slots,
     rebuild,
     rebuilt_profile,
+    shortage_published,
+    shortage_seen,
     slot_labels,
+    window_slots,
 )
 
 DAY = date(2026, 11, 18)  # a 24-hour winter gas day
@@ -149,7 +156,7 @@ def test_3_2_2_quimper_checked_on_the_six_slots_after_quarter_past() -> None:
     day_before_program(history, publications)
     new = between(12, 6, 90e3, between(11, 12, 110e3, flat()))
     [stored] = declare(history, [program(2, new, at(10, 17))], at(10, 17), publications)
-    assert controlled_slots(DAY, at(10, 17)) == range(slot(10), slot(16))
+    assert controlled_slots(DAY, at(10, 17)) == tuple(range(slot(10), slot(16)))
     assert stored.feasibility.status is FeasibilityStatus.REFUSED
     assert stored.feasibility.comment == (
         "Le programme ne respecte pas le délai de prévenance sur les heures "
@@ -238,7 +245,7 @@ def test_3_2_3_example_1_higher_hours_refused_when_q_plus_and_partial_are_red() 
     day_before_program(history, publications)
     new = between(14, 20, 110e3, between(13, 14, 90e3, flat()))
     [stored] = declare(history, [program(2, new, at(12, 5))], at(12, 5), publications)
-    assert controlled_slots(DAY, at(12, 5)) == range(slot(11), slot(18))  # 7 slots
+    assert controlled_slots(DAY, at(12, 5)) == tuple(range(slot(11), slot(18)))  # 7 slots
     assert stored.feasibility.status is FeasibilityStatus.REFUSED
     assert stored.feasibility.comment == (
         "Le programme ne respecte pas le délai de prévenance sur les heures "
@@ -298,17 +305,17 @@ def test_grey_shortage_refuses_every_new_program() -> None:
 def test_programs_before_j_minus_1_01h_are_accepted_whatever_the_indicators() -> None:
     """§3.1, read with "Jour" as the gas day: 01:00 of gas day J-1 is calendar J 01:00."""
     assert automatic_acceptance_deadline(DAY) == at(1)
-    grey = (Q_MINUS, Q_PLUS, PARTIAL)
-    publications = timeline(*((at(0, day=DAY - timedelta(days=1)), ind, GREY) for ind in grey))
-    early = program(1, flat(), at(0, 59))
-    assert assess_feasibility(early, QUIMPER, [], publications, at(0, 59)).status is (
+    publications = timeline((at(0, day=DAY - timedelta(days=1)), Q_MINUS, RED))
+    history = [_stored_at(flat(), at(15, day=DAY - timedelta(days=1)))]
+    lower = program(2, flat(h6=60e3), at(0, 59))
+    assert assess_feasibility(lower, QUIMPER, history, publications, at(0, 59)).status is (
         FeasibilityStatus.ACCEPTED
     )
-    assert assess_feasibility(early, QUIMPER, [], publications, at(1)).status is (
+    assert assess_feasibility(lower, QUIMPER, history, publications, at(1)).status is (
         FeasibilityStatus.REFUSED
     )
-    assert controlled_slots(DAY, at(1, 5)) == range(0, 1)  # H+5 reaches the 06h slot
-    assert controlled_slots(DAY, at(0, 59)) == range(0, 0)
+    assert controlled_slots(DAY, at(1, 5)) == (0,)  # H+5 reaches the 06h slot
+    assert controlled_slots(DAY, at(0, 59)) == ()
 
 
 # --- chapter 2: the rebuilt program -----------------------------------------------------------
@@ -406,8 +413,7 @@ def test_13_2_25_hour_day_takes_the_max_of_both_2h_slots() -> None:
 @pytest.mark.parametrize("day", [SPRING, AUTUMN])
 def test_13_2_programs_of_short_and_long_days_have_24_slots(day: date) -> None:
     received = at(15, day=day - timedelta(days=1))
-    values = flat()
-    values[slot(3)] = 0.0
+    values = real_hours_to_slots(day, [BASE] * gas_day_hours(day))  # 23 h: slot 21 at 0
     profile = program(1, values, received, day=day)
     assert check_declaration([profile], received, SITES) == []
     assert [label.hour for label in slot_labels(day)] == [*range(6, 24), *range(0, 6)]
@@ -445,6 +451,12 @@ def _stored_profile(profile_id: ProfileId) -> HmsProfile:
 
 def _accepted(site: Site) -> Feasibility:
     return Feasibility(FeasibilityStatus.ACCEPTED, site.ref, ALL_GREEN, DAY)
+
+
+def _stored_at(quantities: Sequence[float], received: datetime, version: int = 1) -> HmsProfile:
+    """An accepted program of QUIMPER for DAY, as stored at `received`."""
+    declared = InputHmsProfile.build(QUIMPER, DAY, version, quantities, received)
+    return HmsProfile(declared, received, _accepted(QUIMPER))
 
 
 def test_2_1_bad_format_rejected() -> None:
@@ -488,13 +500,13 @@ def test_2_3_site_unknown_or_outside_the_contract_rejected() -> None:
 def test_2_4_hours_beyond_min_max_and_tolerance_rejected() -> None:
     over = flat(h7=300e3 * 1.06, h8=300e3 * 1.04, h9=0.0, h10=50e3 * 0.9)  # 5 % tolerance
     assert _rejections([program(2, over, at(9))], received=at(5)) == [
-        (Rejection.EXEDED_QMIN_QMAX, (slot(7), slot(10)))
+        (Rejection.EXEDED_QMIN_QMAX, (slot(7), slot(9), slot(10)))
     ]
     body = process_declaration({"hmsProfiles": [program(2, over, at(9)).to_json()]}, at(5), SITES, [],
                                lambda _: timeline())  # fmt: skip
     assert error_json(body.problems) == {
         "code": 400,
-        "message": "20261118-LI1234-GFCCGE04-2 : Pour les heures 7h-8h, 10h-11h "
+        "message": "20261118-LI1234-GFCCGE04-2 : Pour les heures 7h-8h, 9h-10h, 10h-11h "
         "dépassement de la valeur [Qmin/Qmax]",
     }
 
@@ -591,3 +603,102 @@ def test_offline_precheck_without_the_contract_uses_the_programs_own_bounds() ->
     profile = InputHmsProfile.build(QUIMPER, DAY, 2, flat(h8=200e3), at(9), q_max=150e3)
     [problem] = check_declaration([profile], at(5), sites=None)
     assert (problem.rejection, problem.slots) == (Rejection.EXEDED_QMIN_QMAX, (slot(8),))
+
+
+# --- issue 12: the readings where the contract leaves a choice --------------------------------
+
+
+def test_13_2_s3_2_3_2_the_window_counts_real_hours_on_dst_days() -> None:
+    """Reading: H-1 (or H) to H+5 in real hours. At 23:20 on the 23-hour day the six real
+    hours 23h, 0h, 1h, 3h CEST, 4h, 5h skip the added 03:00 slot; on the 25-hour day the
+    two 02:00 hours share one slot, which the partial-flexibility total counts twice."""
+    spring, autumn = date(2020, 3, 28), date(2020, 10, 24)
+    assert controlled_slots(spring, at(23, 20, spring)) == (17, 18, 19, 20, 22, 23)
+    assert controlled_slots(autumn, at(23, 20, autumn)) == (17, 18, 19, 20, 21)
+    assert window_slots(autumn, at(23, 20, autumn)) == [17, 18, 19, 20, 20, 21]
+    assert len(window_slots(spring, at(23, 5, spring))) == 7  # before H+15 min: H-1 too
+
+
+def test_3_1_automatic_acceptance_comes_before_a_shortage() -> None:
+    """Reading: §4's shortage triggered at J-1 20h30 does not refuse a program for J
+    received at J-1 21h00: §3.1 accepts it without the functional validation §4 disables."""
+    evening = at(21, day=DAY - timedelta(days=1))
+    profile = program(2, flat(), evening)
+    before = assess_with_colours(profile, QUIMPER, [], SHORTAGE, evening)
+    assert before.status is FeasibilityStatus.ACCEPTED
+    after = assess_with_colours(profile, QUIMPER, [], SHORTAGE, at(1))
+    assert after.comment == "Le programme est rejeté dû à une pénurie de Flexibilité"
+
+
+def test_2_one_reason_per_program_in_the_order_of_the_checks() -> None:
+    """Reading: past gas day before Min and Max; a reused id before a null future value."""
+    over_qmax = program(2, flat(h8=1e9), at(9, day=DAY - timedelta(days=1)))
+    after_the_day = at(7, day=DAY + timedelta(days=1))
+    assert _rejections([over_qmax], received=after_the_day) == [(Rejection.PAST_GAS_DAY, ())]
+    with_null: list[float | None] = flat()
+    with_null[slot(20)] = None
+    stored = [ProfileId(DAY, "LI1234", CONTRACT, 2)]
+    assert _rejections([program(2, with_null, at(9))], at(10), stored) == [
+        (Rejection.HMS_PROFILE_ID_ALREADY_EXISTS, ())
+    ]
+
+
+def test_8_rebuilt_slots_before_a_first_in_day_program_are_zero() -> None:
+    """Reading: a day first declared at 12h30 is rebuilt at 0 (not null) before 12h."""
+    publications = timeline()
+    history: list[HmsProfile] = []
+    declare(history, [program(1, flat(), at(12, 30))], at(12, 30), publications)
+    rebuilt = rebuilt_profile(QUIMPER, DAY, history, as_of=at(13))
+    assert rebuilt is not None
+    assert rebuilt.quantities == (0.0,) * slot(12) + (BASE,) * (SLOTS - slot(12))
+    assert rebuilt.to_json()["hourlyQuantities"][0]["quantity"] == 0.0
+
+
+def test_4_shortage_is_seen_by_the_pre_check_in_a_stored_program_of_the_day() -> None:
+    """The API shows only the current pastille: a stored program checked during the
+    shortage tells the pre-check it still holds once the pastille is green again."""
+    green_again = indicators_at(
+        timeline((at(9), Q_PLUS, GREY), (at(10), Q_PLUS, GREEN)), at(10, 30)
+    )
+    assert green_again is not None and GREY not in green_again.colours_in_force.values()
+    during = Feasibility(FeasibilityStatus.REFUSED, QUIMPER.ref, SHORTAGE, DAY)
+    stored = HmsProfile(program(2, flat(), at(9, 20)), at(9, 20), during)
+    assert shortage_seen(green_again.current, DAY, [stored])
+    assert not shortage_seen(green_again.current, DAY, [])
+
+
+def test_4_a_grey_of_another_gas_day_restricts_nothing() -> None:
+    grey_all_day = [(at(6), indicator, GREY) for indicator in Indicator]
+    publications = timeline(*grey_all_day)  # DAY's publications, from the 06h one on
+    shown = indicators_at(publications, at(2, day=DAY + timedelta(days=1)))
+    assert shown is not None and set(shown.colours_in_force.values()) == {GREY}
+    next_day = DAY + timedelta(days=1)
+    assert colours_for_gas_day(shown.current, next_day, shortage=False) == ALL_GREEN
+    assert shortage_published(publications, DAY, at(6, 15))
+    assert not shortage_published(publications, DAY, at(6, 14))  # applies at H+15 min
+    assert not shortage_published(publications, next_day, at(2, day=next_day))
+
+
+def test_3_2_2_1_dst_night_publication_times_are_real_time() -> None:
+    """The publication for 02:00 CET on 2020-10-25 is made at 00:52 UTC (02:52 CEST)."""
+    second_two = datetime(2020, 10, 25, 2, tzinfo=PARIS, fold=1)
+    publication = Publication(second_two, dict(ALL_GREEN))
+    assert publication.published_at == datetime(2020, 10, 25, 0, 52, tzinfo=UTC)
+    assert publication.applies_at == datetime(2020, 10, 25, 1, 15, tzinfo=UTC)
+    assert format_timestamp(publication.published_at) == "2020-10-25T02:52:00.000Z"
+
+
+def test_2_1_dates_beyond_the_calendar_are_date_errors() -> None:
+    body = program(1, flat(), at(9)).to_json()
+    for key, value in [
+        ("gasDay", "9999-12-31"),
+        ("gasDay", "0001-01-01"),
+        ("gasDay", "2026-02-30"),
+    ]:
+        with pytest.raises(DateError, match=key):
+            InputHmsProfile.from_json(body | {key: value})
+    with pytest.raises(DateError):
+        InputHmsProfile.from_json(body | {"declarationDateTime": "0001-01-01T00:05:00.000Z"})
+    outcome = process_declaration({"hmsProfiles": [body | {"gasDay": "9999-12-31"}]}, at(9),
+                                  SITES, [], lambda _: timeline())  # fmt: skip
+    assert [problem.rejection for problem in outcome.problems] == [Rejection.BAD_FORMAT]
