@@ -31,6 +31,12 @@ from assets.checks import (
 from assets.common import call_metadata
 from assets.fetching import Answered, Ask, FetchReport, Reply, fetch_all, finish
 from assets.metadata import landed_metadata
+from pipelines.consents import (
+    ENDING_SOON_DAYS,
+    PENDING_DAYS,
+    consent_alerts,
+    unanswered_declarations,
+)
 from pipelines.operations import fresh_windows
 from pipelines.partitions import gas_days, month_bounds, month_key, months, paris_today
 from pipelines.planner import (
@@ -53,6 +59,7 @@ from resources.adict import (
     outcome_from_answer,
 )
 from warehouse.adict import (
+    ACCESS_RIGHT_EVENTS,
     ACCESS_RIGHTS,
     CONTRACTUAL_DATA,
     INFORMATIVE_CONSUMPTION,
@@ -105,6 +112,7 @@ def access_rights(
             warehouse.keep_personal_data,
         )
         snapshot = Scope((today.isoformat(),))
+        events = land_right_events(warehouse)  # before publishing: one catalog refresh
         publish(context, warehouse, ACCESS_RIGHTS, snapshot)
         shown = landed_metadata(warehouse.store(ACCESS_RIGHTS), snapshot, None)
         if malformed:
@@ -112,7 +120,8 @@ def access_rights(
                 f"{len(malformed)} access rights set aside: PCE id not 14 digits or GI + 6 "
                 f"digits ({', '.join(repr(m) for m in malformed[:5])})"
             )
-        return _finish(client, built, report, {"malformed_pce_ids": len(malformed), **shown})
+        extra = {"malformed_pce_ids": len(malformed), "right_events": events}
+        return _finish(client, built, report, extra | shown)
 
 
 def _windowed_asset(
@@ -461,3 +470,85 @@ ADICT_CHECKS = [
         (technical_data, TECHNICAL_DATA),
     )
 ]
+
+
+# --- consents: each right's history, and what needs an operator ------------------------------
+
+# One row per change seen between two consecutive snapshots of a right; a right missing
+# from the snapshot after one that showed it "disappeared" on that next snapshot.
+_RIGHT_EVENTS_SQL = """
+WITH s AS (
+    SELECT id_droit_acces, id_pce, etat_droit_acces AS etat,
+           statut_controle_preuve AS preuve, CAST(snapshot_date AS DATE) AS day
+    FROM read_parquet({files}, hive_partitioning = true, union_by_name = true)
+), days AS (
+    SELECT day, lag(day) OVER (ORDER BY day) AS previous_day,
+           lead(day) OVER (ORDER BY day) AS next_day
+    FROM (SELECT DISTINCT day FROM s)
+), h AS (
+    SELECT s.*, days.previous_day, days.next_day,
+           lag(s.day) OVER w AS last_seen, lead(s.day) OVER w AS seen_next,
+           lag(etat) OVER w AS etat_before, lag(preuve) OVER w AS preuve_before
+    FROM s JOIN days USING (day)
+    WINDOW w AS (PARTITION BY id_droit_acces ORDER BY s.day)
+)
+SELECT id_droit_acces, id_pce, day AS seen_on, 'appeared' AS event,
+       NULL AS etat_droit_acces_before, etat AS etat_droit_acces,
+       NULL AS statut_controle_preuve_before, preuve AS statut_controle_preuve
+FROM h WHERE last_seen IS NULL OR last_seen IS DISTINCT FROM previous_day
+UNION ALL
+SELECT id_droit_acces, id_pce, day, 'state_changed', etat_before, etat, preuve_before, preuve
+FROM h WHERE last_seen = previous_day AND etat IS DISTINCT FROM etat_before
+UNION ALL
+SELECT id_droit_acces, id_pce, day, 'proof_status_changed', etat_before, etat, preuve_before, preuve
+FROM h WHERE last_seen = previous_day AND preuve IS DISTINCT FROM preuve_before
+UNION ALL
+SELECT id_droit_acces, id_pce, next_day, 'disappeared', etat, NULL, preuve, NULL
+FROM h WHERE next_day IS NOT NULL AND seen_next IS DISTINCT FROM next_day
+"""
+
+
+def land_right_events(warehouse: WarehouseResource) -> int:
+    """Rebuild `adict.access_right_events` from every rights snapshot (a few thousand rows
+    a day at most: recomputing the history is simpler than carrying it)."""
+    rights, events = warehouse.store(ACCESS_RIGHTS), warehouse.store(ACCESS_RIGHT_EVENTS)
+    files = [_sql_str(rights.file_for(key)) for key in rights.partitions()]
+    if not files:
+        return 0
+    with duckdb.connect() as con:
+        cursor = con.execute(_RIGHT_EVENTS_SQL.format(files=f"[{', '.join(files)}]"))
+        names = [d[0] for d in cursor.description]
+        records = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    table = ACCESS_RIGHT_EVENTS.to_arrow(records, datetime.now(UTC))
+    keys = [month_key(r["seen_on"]) for r in records]
+    with events.landing(lambda *_: []) as landing:
+        for key in {*keys, *events.partitions()}:
+            landing.replace_partition(key)
+        landing.add(table, keys)
+    return len(records)
+
+
+@dg.asset_check(
+    asset=access_rights,
+    name="consents_need_no_operator",
+    description=(
+        "Warns, like `gazoduc consents status`, on rights waiting for their holder for "
+        f"more than {PENDING_DAYS} days, proofs asked or refused, consents ending within "
+        f"{ENDING_SOON_DAYS} days, and declarations sent but never answered."
+    ),
+)
+def consents_need_no_operator(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    rights = warehouse.latest_access_rights()
+    sent = unanswered_declarations(warehouse.home_path)
+    alerts = consent_alerts(rights, paris_today(), PENDING_DAYS, sent)
+    metadata: dict[str, object] = {name: len(lines) for name, lines in alerts.items()}
+    metadata["first_rights"] = "\n".join(line for _, lines in alerts.items() for line in lines[:5])
+    return dg.AssetCheckResult(
+        passed=alerts.total == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{alerts.total} rights or declarations need an operator",
+        metadata=metadata,
+    )
+
+
+CONSENT_CHECKS = [consents_need_no_operator]

@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("quota", help="calls used per day, API and client, and rejections")
     report = commands.add_parser("report", help="an HTML page (and PNG charts) of the warehouse")
     report.add_argument("--out", type=Path, help="output folder (default $GAZODUC_HOME/report)")
+    consents = commands.add_parser("consents", help="ADICT consents: declare, revoke, proofs")
+    consents.add_argument(
+        "args", nargs=argparse.REMAINDER, help="declare | revoke | proofs | status"
+    )
     sfm = commands.add_parser("sfm", help="SFM programs: pre-check, e-mail fallback CSV")
     sfm.add_argument("args", nargs=argparse.REMAINDER, help="check FILE [--at] | csv FILE")
     warehouse = commands.add_parser("warehouse", help="the DuckDB catalog BI tools open")
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         "quota": _quota,
         "report": _report,
         "sfm": _sfm,
+        "consents": _consents,
         "warehouse": _warehouse,
         "settings": _settings,
     }
@@ -200,6 +205,12 @@ def _sfm(args: argparse.Namespace) -> int:
     from pipelines.sfm_check import sfm_main
 
     return sfm_main(args.args)
+
+
+def _consents(args: argparse.Namespace) -> int:
+    from pipelines.consents import adict_from_environment, consents_main
+
+    return consents_main(args.args, adict_from_environment(), gazoduc_home())
 
 
 def _warehouse(_: argparse.Namespace) -> int:

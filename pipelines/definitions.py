@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.adict import ADICT_ASSETS, ADICT_CHECKS
+from assets.adict import ADICT_ASSETS, ADICT_CHECKS, CONSENT_CHECKS
 from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
 from assets.sfm import SFM_ASSETS, SFM_CHECKS
 from pipelines.schedules import JOBS, SCHEDULES
@@ -55,7 +55,7 @@ def warehouse_resource() -> WarehouseResource:
 
 defs = dg.Definitions(
     assets=[*ADICT_ASSETS, *INGRID_ASSETS, *SFM_ASSETS],
-    asset_checks=[*ADICT_CHECKS, *INGRID_CHECKS, *SFM_CHECKS],
+    asset_checks=[*ADICT_CHECKS, *CONSENT_CHECKS, *INGRID_CHECKS, *SFM_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={

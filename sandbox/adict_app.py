@@ -13,7 +13,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
 import orjson
@@ -25,9 +27,13 @@ from starlette.routing import Route
 from sandbox.adict_data import (
     ERROR_TRAILER,
     SUCCESS_TRAILER,
+    ConsentDesk,
     DataType,
+    Gda,
+    GdaRefusal,
     Pce,
     Portfolio,
+    Proof,
     build_portfolio,
     filter_rights,
     record_response,
@@ -38,11 +44,12 @@ from sandbox.adict_params import (
     ID_PCE,
     BadRequest,
     InvalidRequest,
+    check_declaration,
     check_id_pce,
     parse_window,
     periode_echo,
 )
-from sandbox.clock import SandboxClock
+from sandbox.clock import PARIS, SandboxClock
 from sandbox.faults import Faults
 from sandbox.oauth import TokenIssuer
 from sandbox.quota import CallRecord, ServerQuota
@@ -74,6 +81,42 @@ class AdictSandboxConfig:
     clients: dict[str, str] = field(default_factory=lambda: {"gazoduc-sandbox": "sandbox-secret"})
     today: date | None = None  # None: the real Paris date
     include_malformed_pce: bool = True
+    prospects: int = 250  # meters without a right of ours, for declarations
+
+
+class AdictClock(SandboxClock):
+    """Paris date *and time*: seed 003's one validation e-mail per 60 s needs seconds.
+
+    `set(day)` freezes noon of that day; `set_now(moment)` freezes an instant and
+    `advance(seconds)` moves it; `set(None)` goes back to real time.
+    """
+
+    def __init__(self, today: date | None = None) -> None:
+        super().__init__(today)
+        self._now: datetime | None = None
+
+    def now(self) -> datetime:
+        with self._lock:
+            moment, day = self._now, self._fixed
+        if moment is not None:
+            return moment
+        if day is not None:
+            return datetime(day.year, day.month, day.day, 12, tzinfo=PARIS)
+        return datetime.now(PARIS)
+
+    def today(self) -> date:
+        return self.now().date()
+
+    def set(self, today: date | None) -> None:
+        with self._lock:
+            self._fixed, self._now = today, None
+
+    def set_now(self, now: datetime | None) -> None:
+        with self._lock:
+            self._now = now.astimezone(PARIS) if now is not None else None
+
+    def advance(self, seconds: float) -> None:
+        self.set_now(self.now() + timedelta(seconds=seconds))
 
 
 @dataclass
@@ -81,27 +124,48 @@ class AdictSandbox:
     """Everything the app serves from; `app.state.sandbox`."""
 
     config: AdictSandboxConfig
-    clock: SandboxClock
-    portfolio: Portfolio
+    clock: AdictClock
+    desk: ConsentDesk
     tokens: TokenIssuer
     quota: ServerQuota
     faults: Faults = field(default_factory=Faults)
+    # The next N write calls are applied, then answered this late: a client timeout
+    # after the server acted, the case a blind retry gets wrong.
+    late_answers: int = 0
+    late_seconds: float = 2.0
     _failed_once: set[tuple[str, str, date]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_config(cls, config: AdictSandboxConfig) -> AdictSandbox:
-        clock = SandboxClock(config.today)
+        clock = AdictClock(config.today)
         portfolio = build_portfolio(
-            config.seed, config.portfolio_size, clock.today(), config.include_malformed_pce
+            config.seed,
+            config.portfolio_size,
+            clock.today(),
+            config.include_malformed_pce,
+            config.prospects,
         )
         return cls(
             config=config,
             clock=clock,
-            portfolio=portfolio,
+            desk=ConsentDesk(portfolio),
             tokens=TokenIssuer(config.clients, config.token_ttl_seconds),
             quota=ServerQuota(config.calls_per_second, config.calls_per_day, clock),
         )
+
+    @property
+    def portfolio(self) -> Portfolio:
+        """The rights as they stand now (declarations add to them)."""
+        return self.desk.portfolio
+
+    def answer_late(self) -> float:
+        """Seconds to hold this write's answer back (0: answer at once)."""
+        with self._lock:
+            if self.late_answers <= 0:
+                return 0.0
+            self.late_answers -= 1
+            return self.late_seconds
 
     def fails_once_for(self, client_id: str) -> Callable[[Pce, date], bool]:
         """The transient block error: True the first time a client is served that block."""
@@ -251,6 +315,105 @@ async def record(
     return JSON(body)
 
 
+async def declare(
+    request: Request, sandbox: AdictSandbox, client_id: str, _: DataType | None
+) -> Response:
+    """PUT /pce/{id_pce}/droit_acces: a right "A valider", or the Swagger's refusal."""
+    id_pce, body = request.path_params["id_pce"], _json_object(await request.body())
+    now = sandbox.clock.now()
+    try:
+        check_declaration(id_pce, body, now.date())
+        right = sandbox.desk.declare(id_pce, body, now)
+    except GdaRefusal as refusal:
+        return _gda(refusal.answer)
+    await asyncio.sleep(sandbox.answer_late())
+    return _gda(Gda.DECLARED, _declared_out(right))
+
+
+def _declared_out(right: dict[str, Any]) -> dict[str, Any]:
+    """demander_acces_out: the right as created, `date_creation` under its own name."""
+    out = {key: right[key] for key in _DECLARED_OUT}
+    return out | {"date_creation_droit_acces": right["date_creation"]}
+
+
+_DECLARED_OUT = (
+    "id_pce",
+    "role_tiers",
+    "id_droit_acces",
+    "etat_droit_acces",
+    "date_debut_droit_acces",
+    "date_fin_droit_acces",
+    "nom_titulaire",
+    "raison_sociale_du_titulaire",
+    "courriel_titulaire",
+    "numero_telephone_mobile_titulaire",
+    "code_postal",
+    "perim_donnees_conso_debut",
+    "perim_donnees_conso_fin",
+    "perim_donnees_contractuelles",
+    "perim_donnees_techniques",
+    "perim_donnees_informatives",
+    "perim_donnees_publiees",
+    "parcours",
+)
+
+
+async def revoke(
+    request: Request, sandbox: AdictSandbox, client_id: str, _: DataType | None
+) -> Response:
+    """PATCH /droit_acces/{id_droit_acces}: final."""
+    try:
+        sandbox.desk.revoke(request.path_params["id_droit_acces"], sandbox.clock.now())
+    except GdaRefusal as refusal:
+        return _gda(refusal.answer)
+    await asyncio.sleep(sandbox.answer_late())
+    return _gda(Gda.SUCCESS)
+
+
+async def proofs(
+    request: Request, sandbox: AdictSandbox, client_id: str, _: DataType | None
+) -> Response:
+    """PUT /droit_acces/{id_droit_acces}/preuves: multipart, field `preuves` repeated."""
+    try:
+        files = _proof_files(request.headers.get("content-type", ""), await request.body())
+        right_id = request.path_params["id_droit_acces"]
+        sandbox.desk.receive_proofs(right_id, files, sandbox.clock.today())
+    except GdaRefusal as refusal:
+        return _gda(refusal.answer)
+    await asyncio.sleep(sandbox.answer_late())
+    return _gda(Gda.SUCCESS)
+
+
+def _proof_files(content_type: str, body: bytes) -> list[Proof]:
+    """The `preuves` parts of a multipart/form-data body (the standard library's MIME
+    parser: a form parser would be one more dependency for one route)."""
+    if not content_type.startswith("multipart/form-data"):
+        raise GdaRefusal(Gda.PROOFS_MALFORMED)
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
+    files = [
+        Proof(part.get_filename() or "", part.get_payload(decode=True) or b"")
+        for part in (message.iter_parts() if message.is_multipart() else ())
+        if part.get_param("name", header="content-disposition") == "preuves"
+    ]
+    if not files:
+        raise GdaRefusal(Gda.PROOFS_MALFORMED)
+    return files
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object; anything else reads as empty (then a 400)."""
+    try:
+        value = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _gda(answer: Gda, extra: dict[str, Any] | None = None) -> Response:
+    return JSON(answer.to_json() | (extra or {}), status_code=answer.status)
+
+
 def _block_error(id_pce: str, data_type: DataType, statut: dict, echo: dict) -> dict[str, Any]:
     """Conso_restit_400/500 (Injection_restit_* for injections): no data, a status."""
     data_key = "injection" if data_type is DataType.INJECTION else "consommation"
@@ -352,13 +515,60 @@ async def control_faults(request: Request) -> Response:
 
 
 async def control_clock(request: Request) -> Response:
-    clock: SandboxClock = request.app.state.sandbox.clock
+    """POST `{"today": "2026-11-22"}` (noon), `{"now": "2026-11-22T10:00:00+01:00"}`,
+    `{"advance_seconds": 61}` or `{}` (real time again)."""
+    clock: AdictClock = request.app.state.sandbox.clock
     try:
-        today = orjson.loads(await request.body()).get("today")
-        clock.set(date.fromisoformat(today) if today else None)
+        body = orjson.loads(await request.body())
+        if body.get("now"):
+            clock.set_now(datetime.fromisoformat(body["now"]))
+        elif body.get("advance_seconds") is not None:
+            clock.advance(float(body["advance_seconds"]))
+        else:
+            clock.set(date.fromisoformat(body["today"]) if body.get("today") else None)
     except (ValueError, AttributeError, TypeError) as error:
         return JSON({"error": str(error)}, status_code=400)
-    return JSON({"today": clock.today().isoformat()})
+    return JSON({"today": clock.today().isoformat(), "now": clock.now().isoformat()})
+
+
+async def control_validations(request: Request) -> Response:
+    """GET: the validation e-mails sent; POST `{"number": 1, "decision": "valider"}`
+    stands for the holder clicking it (or "refuser")."""
+    sandbox: AdictSandbox = request.app.state.sandbox
+    if request.method == "POST":
+        try:
+            body = orjson.loads(await request.body())
+            number, decision = int(body["number"]), str(body["decision"])
+            changed = sandbox.desk.answer_email(number, decision, sandbox.clock.now())
+        except (ValueError, KeyError, IndexError, TypeError) as error:
+            return JSON({"error": str(error)}, status_code=400)
+        return JSON({"id_droit_acces": changed})
+    return JSON([email.to_json() for email in sandbox.desk.emails])
+
+
+async def control_proof_status(request: Request) -> Response:
+    """POST `{"id_droit_acces": [...], "statut_controle_preuve": "Preuve en attente"}`:
+    GRDF opens a control campaign on these rights (or gives its verdict)."""
+    sandbox: AdictSandbox = request.app.state.sandbox
+    try:
+        body = orjson.loads(await request.body())
+        for right_id in body["id_droit_acces"]:
+            status = body["statut_controle_preuve"]
+            sandbox.desk.set_proof_status(right_id, status, sandbox.clock.today())
+    except (ValueError, KeyError, TypeError) as error:
+        return JSON({"error": str(error)}, status_code=400)
+    return JSON({"updated": len(body["id_droit_acces"])})
+
+
+async def control_late_answers(request: Request) -> Response:
+    """POST `{"next": 1, "seconds": 3}`: the next writes act, then answer that late."""
+    sandbox: AdictSandbox = request.app.state.sandbox
+    try:
+        body = orjson.loads(await request.body())
+        sandbox.late_answers, sandbox.late_seconds = int(body["next"]), float(body["seconds"])
+    except (ValueError, KeyError, TypeError) as error:
+        return JSON({"error": str(error)}, status_code=400)
+    return JSON({"next": sandbox.late_answers, "seconds": sandbox.late_seconds})
 
 
 async def control_reset(request: Request) -> Response:
@@ -379,6 +589,13 @@ def build_adict_app(config: AdictSandboxConfig | None = None) -> Starlette:
     routes = [
         Route("/oauth2/token", sandbox.tokens.token_endpoint, methods=["POST"]),
         Route(f"{base}/droits_acces", guarded(rights, None), methods=["GET", "POST"]),
+        Route(f"{base}/pce/{{id_pce}}/droit_acces", guarded(declare, None), methods=["PUT"]),
+        Route(f"{base}/droit_acces/{{id_droit_acces}}", guarded(revoke, None), methods=["PATCH"]),
+        Route(
+            f"{base}/droit_acces/{{id_droit_acces}}/preuves",
+            guarded(proofs, None),
+            methods=["PUT"],
+        ),
         *(
             Route(f"{base}/pce/{{id_pce}}/{name}", guarded(handler, data_type), methods=["GET"])
             for name, (handler, data_type) in pce_routes.items()
@@ -387,6 +604,9 @@ def build_adict_app(config: AdictSandboxConfig | None = None) -> Starlette:
         Route("/_sandbox/faults", control_faults, methods=["GET", "POST"]),
         Route("/_sandbox/clock", control_clock, methods=["POST"]),
         Route("/_sandbox/reset", control_reset, methods=["POST"]),
+        Route("/_sandbox/validations", control_validations, methods=["GET", "POST"]),
+        Route("/_sandbox/proof_status", control_proof_status, methods=["POST"]),
+        Route("/_sandbox/late_answers", control_late_answers, methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.sandbox = sandbox

@@ -13,7 +13,7 @@ import math
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import Enum, StrEnum
 from functools import cached_property
@@ -140,6 +140,179 @@ _STATE_STATUS = {
 }
 
 
+# --- GDA: the answers of the access-rights write resources ------------------------------
+#
+# Every answer of the three write resources, as (HTTP status, code, message). Messages
+# are the Swagger's exact text (its typographic apostrophes, and its "Le demande" typo);
+# codes are ours but for the Swagger's own examples (0000000002 on a 201, 1000000026 a
+# missing holder, 1000000013 a revoked right, 1000000006 an unknown PCE, 1000000001 an
+# unknown right, 2000000003 no proof asked).
+
+
+class Gda(Enum):
+    # PUT /pce/{id_pce}/droit_acces
+    DECLARED = (
+        201,
+        "0000000002",
+        "La demande d'accès est en attente de la validation du titulaire du PCE.",
+    )
+    NO_ROLE = (400, "1000000020", "Votre rôle dans la demande d'accès n'est pas renseigné.")
+    NO_HOLDER = (400, "1000000026", "Le nom ou la raison sociale du titulaire doit être renseigné.")
+    BOTH_HOLDERS = (
+        400,
+        "1000000027",
+        "Seul le nom ou la raison sociale du titulaire doit être renseigné.",
+    )
+    BAD_END_FORMAT = (400, "1000000028", "Le format de la date de fin d'accès est incorrect.")
+    NO_PERIMETER = (400, "1000000029", "Le périmètre d'accès doit être renseigné.")
+    BAD_EMAIL = (400, "1000000030", "Le format du courriel du titulaire est incorrect.")
+    NO_POSTCODE = (400, "1000000031", "Le code postal n'est pas renseigné.")
+    NO_EMAIL = (400, "1000000032", "Le courriel du titulaire n'est pas renseigné.")
+    FLAG_CONTRACTUAL = (
+        400,
+        "1000000033",
+        "Le périmètre d'accès aux données contractuelles doit être renseigné à Vrai ou Faux.",
+    )
+    NO_CONSO_START = (
+        400,
+        "1000000034",
+        "La date de début du périmètre relatif aux données de consommation est obligatoire et doit"
+        " être renseignée au format YYYY-MM-DD.",
+    )
+    FLAG_TECHNICAL = (
+        400,
+        "1000000035",
+        "Le périmètre d'accès aux données techniques doit être renseigné à Vrai ou Faux.",
+    )
+    FLAG_PUBLISHED = (
+        400,
+        "1000000036",
+        "Le périmètre d'accès aux données publiées doit être renseigné à Vrai ou Faux.",
+    )
+    FLAG_INFORMATIVE = (
+        400,
+        "1000000037",
+        "Le périmètre d'accès aux données informatives doit être renseigné à Vrai ou Faux.",
+    )
+    NO_CONSO_END = (
+        400,
+        "1000000038",
+        "La date de fin du périmètre relatif aux données de consommation est obligatoire et doit "
+        "être renseignée au format YYYY-MM-DD.",
+    )
+    BAD_PHONE = (
+        400,
+        "1000000039",
+        "Le numéro de téléphone mobile du titulaire renseigné n'est pas correctement formaté.",
+    )
+    BAD_CONSO_START = (
+        400,
+        "1000000040",
+        "La date de début du périmètre relatif aux données de consommation doit être renseignée au"
+        " format YYYY-MM-DD ou null ou vide.",
+    )
+    BAD_CONSO_END = (
+        400,
+        "1000000041",
+        "La date de fin du périmètre relatif aux données de consommation doit être renseignée au "
+        "format YYYY-MM-DD ou null ou vide.",
+    )
+    NO_START = (
+        400,
+        "1000000042",
+        "La date de début du droit d’accès est obligatoire et doit être renseignée au format "
+        "YYYY-MM-DD.",
+    )
+    NO_END = (
+        400,
+        "1000000043",
+        "La date de fin du droit d’accès est obligatoire et doit être renseignée au format "
+        "YYYY-MM-DD.",
+    )
+    BAD_POSTCODE = (400, "1000000044", "Le format du code postal est incorrect.")
+    BAD_PCE = (400, "1000000045", "Le format du PCE est incorrect.")
+    UNKNOWN_PCE = (404, "1000000006", "Le PCE est inconnu.")
+    EXISTS = (409, "1000000010", "Un droit d'accès existe déjà.")
+    CONTRACT_ENDED = (409, "1000000011", "Le contrat de fourniture de gaz est échu.")
+    POSTCODE_MISMATCH = (409, "1000000012", "Le code postal ne correspond pas à l'adresse du PCE.")
+    REVOKED = (409, "1000000013", "Le droit d'accès est révoqué.")
+    INCONSISTENT = (409, "1000000014", "La demande d'accès est incohérente.")
+    PENDING = (
+        409,
+        "1000000015",
+        "La demande d'accès est en attente de la validation du titulaire du PCE.",
+    )
+    END_BEFORE_TODAY = (
+        409,
+        "1000000016",
+        "La date de fin du droit d’accès doit être supérieure ou égale à la date du jour.",
+    )
+    START_AFTER_TODAY = (
+        409,
+        "1000000017",
+        "La date de début du droit d’accès doit être inférieure ou égale à la date du jour.",
+    )
+    CONSO_START_AFTER_TODAY = (
+        409,
+        "1000000018",
+        "La date de début du périmètre relatif aux données de consommation doit être inférieure ou"
+        " égale à la date du jour.",
+    )
+    CONSO_END_BEFORE_START = (
+        409,
+        "1000000019",
+        "La date de fin du périmètre relatif aux données de consommation doit être supérieure ou "
+        "égale à la date de début du périmètre relatif aux données de consommation.",
+    )
+    CONSO_END_AFTER_RIGHT = (
+        409,
+        "1000000021",
+        "La date de fin du périmètre relatif aux données de consommation doit être inférieure ou "
+        "égale à la date de fin du droit d’accès.",
+    )
+    # PATCH /droit_acces/{id_droit_acces}
+    SUCCESS = (200, "0000000000", "L'opération s'est déroulée avec succès.")  # PATCH, PUT preuves
+    NO_SUCH_RIGHT = (404, "1000000001", "Aucun droit d'accès trouvé.")
+    REVOKE_INCOHERENT = (409, "2000000001", "Le demande est incohérente.")
+    REVOKE_NOTHING = (409, "2000000002", "Le droit d'accès à révoquer n'existe pas.")
+    # PUT /droit_acces/{id_droit_acces}/preuves
+    PROOFS_MALFORMED = (400, "1000000000", "La forme de la requête est incorrecte.")
+    TOO_MANY_PROOFS = (409, "2000000004", "Le nombre maximal autorisé de 3 preuves est dépassé.")
+    PROOF_FORMAT = (
+        409,
+        "2000000005",
+        "Une ou plusieurs preuves ne possèdent pas un format autorisé.",
+    )
+    NO_PROOF_ASKED = (409, "2000000003", "GRDF ne demande pas de preuve sur ce droit d'accès.")
+    PROOF_CONTRACT_ENDED = (409, "2000000006", "Le contrat de fourniture de gaz est échu.")
+    PROOF_TOO_LARGE = (
+        409,
+        "2000000007",
+        "La taille maximale autorisée de 4Mo d’une ou plusieurs preuves est dépassée.",
+    )
+    PROOF_CORRUPTED = (
+        409,
+        "2000000008",
+        "Le traitement n'a pu aboutir car une ou plusieurs preuves sont corrompues et présentent "
+        "un risque de sécurité.",
+    )
+
+    @property
+    def status(self) -> int:
+        return self.value[0]
+
+    def to_json(self) -> dict[str, str]:
+        return {"code_statut_traitement": self.value[1], "message_retour_traitement": self.value[2]}
+
+
+class GdaRefusal(ValueError):
+    """A declaration, revocation or proof the Swagger says GRDF refuses, and how."""
+
+    def __init__(self, answer: Gda) -> None:
+        super().__init__(answer.value[2])
+        self.answer = answer
+
+
 # --- deterministic randomness and calendar ---------------------------------------------
 
 
@@ -204,6 +377,8 @@ class Portfolio:
     anchor: date  # the "today" it was built for; its dates stay put when the clock moves
     pces: tuple[Pce, ...]
     rights: tuple[dict[str, Any], ...]  # as served by droits_acces, in order
+    # Meters GRDF knows that we hold no right on yet: what a customers file declares.
+    prospects: tuple[Pce, ...] = ()
 
     @cached_property
     def _by_id(self) -> dict[str, tuple[Pce | None, dict[str, Any]]]:
@@ -232,7 +407,11 @@ _DAILY_KWH = {"JJ": (800, 20000), "1M": (25, 400), "MM": (1500, 30000), "6M": (2
 
 
 def build_portfolio(
-    seed: int = 7, size: int = 20, anchor: date | None = None, include_malformed_pce: bool = True
+    seed: int = 7,
+    size: int = 20,
+    anchor: date | None = None,
+    include_malformed_pce: bool = True,
+    prospects: int = 0,
 ) -> Portfolio:
     """`max(size, 16)` PCEs; indices 0-15 are the fixed cases below, the rest random Active.
 
@@ -244,7 +423,8 @@ def build_portfolio(
     12 GI injection meter (AUTORISE_CONTRAT_INJECTION, no consumption perimeter).
     13 "Refusée". 14 "A revérifier". 15 "Obsolète". Random ones: 45 % JJ, 40 % 1M,
     8 % 6M, 7 % MM. With `include_malformed_pce`, one more Active right whose
-    id_pce is malformed ends the rights list.
+    id_pce is malformed ends the rights list. `prospects` more meters exist without a
+    right (indices from PROSPECT_INDEX): the ones a customers file can declare.
     """
     anchor = anchor or datetime.now(PARIS).date()
     pces = tuple(_make_pce(seed, index, anchor) for index in range(max(size, 16)))
@@ -252,7 +432,16 @@ def build_portfolio(
     if include_malformed_pce:
         malformed = Pce(-1, MALFORMED_PCE_ID, "1M", years_before(anchor, 9), 50.0, 0)
         rights.append(_make_right(seed, malformed, anchor))
-    return Portfolio(seed, anchor, pces, tuple(rights))
+    unclaimed = tuple(_make_pce(seed, PROSPECT_INDEX + n, anchor) for n in range(prospects))
+    return Portfolio(seed, anchor, pces, tuple(rights), unclaimed)
+
+
+PROSPECT_INDEX = 100_000  # far above any portfolio size: prospects never share an id
+
+
+def postcode(pce: Pce) -> str:
+    """The postcode of the meter's address (what a declaration must name)."""
+    return _TOWNS[pce.town][0]
 
 
 def _make_pce(seed: int, index: int, anchor: date) -> Pce:
@@ -757,3 +946,236 @@ def expected_published(
             row = {"id_pce": id_pce, "date_debut_consommation": first}
             rows.append(row | {"date_fin_consommation": end, "energie": energy})
     return rows
+
+
+# --- GRDF's side of consents: declared rights, validation e-mails, proofs ----------------
+
+PROOF_ASKED = "Preuve en attente"  # a control campaign asks for this right's proofs
+PROOF_TO_CHECK = "Preuve à vérifier"  # seed 003: what any transmission turns it into
+PROOF_OPEN = (PROOF_ASKED, PROOF_TO_CHECK)  # "1er envoi" or "> 1er envoi"
+MAX_PROOFS = 3  # per call (seed 003, "Transmettre preuves")
+MAX_PROOF_BYTES = 4 * 1024 * 1024  # "4Mo" per file
+PROOF_EXTENSIONS = frozenset({"pdf", "mp3", "mp4", "csv", "txt", "zip", "xlsx", "pptx", "docx"})
+_EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"#!")  # what GRDF's scan calls a security risk
+ONE_EMAIL_SECONDS = 60  # seed 003: declarations <= 60 s apart share one validation e-mail
+PROOF_DEADLINE_DAYS = 28  # "réponse sous 20 jours ouvrés": four calendar weeks
+THIRD_PARTY = "GAZODUC ENERGIE"
+REVOKED_BY_US = "Tiers"  # assumed: the Swagger does not list source_revocation's values
+
+
+@dataclass
+class ValidationEmail:
+    """Email B of seed 003's annex: one link for every right declared in one burst."""
+
+    number: int
+    to: str
+    right_ids: list[str]
+    last_declared_at: datetime
+    decision: str | None = None  # "valider" or "refuser" once the holder answered
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "to": self.to,
+            "id_droit_acces": list(self.right_ids),
+            "last_declared_at": self.last_declared_at.isoformat(),
+            "decision": self.decision,
+        }
+
+
+@dataclass(frozen=True)
+class Proof:
+    filename: str
+    content: bytes
+
+
+class ConsentDesk:
+    """The life of every right: declared "A valider", validated by its holder's e-mail
+    (a control route stands for the click), revoked for good, asked for proofs.
+
+    Rights are the portfolio's dicts, changed in place; a declaration makes a new
+    Portfolio (one more right, the meter added) that the data routes then serve from.
+    """
+
+    def __init__(self, portfolio: Portfolio) -> None:
+        self.portfolio = portfolio
+        self.emails: list[ValidationEmail] = []
+        self.proofs: dict[str, list[str]] = {}  # filenames received, per right
+        self._meters = {p.id_pce: p for p in (*portfolio.pces, *portfolio.prospects)}
+        self._lock = threading.Lock()
+
+    def declare(self, id_pce: str, body: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        """A new right "A valider" (the 201 body's right part), or GdaRefusal."""
+        with self._lock:
+            pce = self._meters.get(id_pce)
+            if pce is None:
+                raise GdaRefusal(Gda.UNKNOWN_PCE)
+            if str(body["code_postal"]).strip() != postcode(pce):
+                raise GdaRefusal(Gda.POSTCODE_MISMATCH)
+            if pce.moved_out:
+                raise GdaRefusal(Gda.CONTRACT_ENDED)
+            self._refuse_if_held(self.portfolio.find(id_pce)[1], now.date())
+            right = self._new_right(pce, body, now)
+            pces = self.portfolio.pces
+            if pce not in pces:
+                pces = (*pces, pce)
+            self.portfolio = replace(
+                self.portfolio, pces=pces, rights=(*self.portfolio.rights, right)
+            )
+            self._send_validation_email(right, now)
+            return right
+
+    @staticmethod
+    def _refuse_if_held(right: Mapping[str, Any] | None, today: date) -> None:
+        """A meter holds one right of ours: a new one only renews an ended right."""
+        if right is None:
+            return
+        state = right["etat_droit_acces"]
+        if state == "Révoquée":
+            raise GdaRefusal(Gda.REVOKED)
+        if state == "A valider":
+            raise GdaRefusal(Gda.PENDING)
+        expired = date.fromisoformat(right["date_fin_droit_acces"]) < today
+        if state in ("Active", "A revérifier") and not expired:
+            raise GdaRefusal(Gda.EXISTS)
+
+    def _new_right(self, pce: Pce, body: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        def sent(key: str) -> Any:
+            value = body.get(key)
+            return value.strip() if isinstance(value, str) and value.strip() else None
+
+        count = sum(1 for r in self.portfolio.rights if r["id_pce"] == pce.id_pce)
+        digest = _digest(self.portfolio.seed, pce.id_pce, "declared", count, size=16)
+        return {
+            "id_droit_acces": str(uuid.UUID(bytes=digest, version=4)),
+            "id_pce": pce.id_pce,
+            "role_tiers": sent("role_tiers"),
+            "raison_sociale_du_tiers": THIRD_PARTY,
+            "nom_titulaire": sent("nom_titulaire") or sent("raison_sociale"),
+            "raison_sociale_du_titulaire": sent("raison_sociale") or "",
+            "courriel_titulaire": sent("courriel_titulaire"),
+            "numero_telephone_mobile_titulaire": sent("numero_telephone_mobile_titulaire"),
+            "code_postal": sent("code_postal"),
+            **{key: sent(key) for key in _DECLARED_AS_SENT},
+            **{key: sent(key).capitalize() for key in _DECLARED_FLAGS},
+            "date_creation": now.strftime("%Y-%m-%d %H:%M:%S"),
+            "etat_droit_acces": "A valider",
+            "date_revocation": None,
+            "source_revocation": None,
+            "date_passage_a_obsolete": None,
+            "source_passage_a_obsolete": None,
+            "date_passage_a_refuse": None,
+            "source_passage_a_refuse": None,
+            "parcours": "TIERS_DIRECT",
+            "statut_controle_preuve": None,
+            "date_limite_transmission_preuve": None,
+        }
+
+    def _send_validation_email(self, right: Mapping[str, Any], now: datetime) -> None:
+        to = str(right["courriel_titulaire"]).lower()
+        for email in reversed(self.emails):
+            if email.to == to and email.decision is None:
+                if (now - email.last_declared_at).total_seconds() <= ONE_EMAIL_SECONDS:
+                    email.right_ids.append(right["id_droit_acces"])
+                    email.last_declared_at = now
+                    return
+                break
+        number = len(self.emails) + 1
+        self.emails.append(ValidationEmail(number, to, [right["id_droit_acces"]], now))
+
+    def answer_email(self, number: int, decision: str, now: datetime) -> list[str]:
+        """The holder clicks the link: every right still waiting becomes Active, or is
+        revoked by the holder (seed 003: a negative answer gives "Révoquée")."""
+        if decision not in ("valider", "refuser"):
+            raise ValueError("decision must be 'valider' or 'refuser'")
+        with self._lock:
+            email = self.emails[number - 1]
+            email.decision = decision
+            changed = []
+            for right in self._rights(email.right_ids):
+                if right["etat_droit_acces"] != "A valider":
+                    continue
+                if decision == "valider":
+                    right["etat_droit_acces"] = "Active"
+                else:
+                    right.update(etat_droit_acces="Révoquée", source_revocation="Client titulaire")
+                    right["date_revocation"] = now.strftime("%Y-%m-%d %H:%M:%S")
+                changed.append(right["id_droit_acces"])
+            return changed
+
+    def revoke(self, id_droit_acces: str, now: datetime) -> None:
+        """PATCH droit_acces: final. Only an AUTORISE third party revokes (Swagger)."""
+        with self._lock:
+            right = self._right(id_droit_acces)
+            if right is None:
+                raise GdaRefusal(Gda.NO_SUCH_RIGHT)
+            state = right["etat_droit_acces"]
+            if state == "Révoquée" or not str(right["role_tiers"]).startswith("AUTORISE"):
+                raise GdaRefusal(Gda.REVOKE_INCOHERENT)
+            if state in ("Refusée", "Obsolète"):
+                raise GdaRefusal(Gda.REVOKE_NOTHING)
+            right.update(etat_droit_acces="Révoquée", source_revocation=REVOKED_BY_US)
+            right["date_revocation"] = now.strftime("%Y-%m-%d %H:%M:%S")
+
+    def receive_proofs(self, id_droit_acces: str, proofs: list[Proof], today: date) -> None:
+        """PUT preuves: the files first (count, size, format, safety), then the right."""
+        check_proof_files(proofs)
+        with self._lock:
+            right = self._right(id_droit_acces)
+            if right is None or right["statut_controle_preuve"] not in PROOF_OPEN:
+                raise GdaRefusal(Gda.NO_PROOF_ASKED)
+            pce = self._meters.get(right["id_pce"])
+            ended = date.fromisoformat(right["date_fin_droit_acces"]) < today
+            if ended or (pce is not None and pce.moved_out):
+                raise GdaRefusal(Gda.PROOF_CONTRACT_ENDED)
+            right["statut_controle_preuve"] = PROOF_TO_CHECK
+            self.proofs.setdefault(id_droit_acces, []).extend(p.filename for p in proofs)
+
+    def set_proof_status(self, id_droit_acces: str, status: str, today: date) -> None:
+        """A control campaign (or its verdict) as GRDF runs it: the control route."""
+        with self._lock:
+            right = self._right(id_droit_acces)
+            if right is None:
+                raise KeyError(id_droit_acces)
+            right["statut_controle_preuve"] = status
+            if status == PROOF_ASKED:
+                deadline = today + timedelta(days=PROOF_DEADLINE_DAYS)
+                right["date_limite_transmission_preuve"] = deadline.isoformat()
+
+    def _right(self, id_droit_acces: str) -> dict[str, Any] | None:
+        return next(iter(self._rights([id_droit_acces])), None)
+
+    def _rights(self, ids: list[str]) -> list[dict[str, Any]]:
+        wanted = set(ids)
+        return [r for r in self.portfolio.rights if r["id_droit_acces"] in wanted]
+
+
+_DECLARED_AS_SENT = (
+    "date_debut_droit_acces",
+    "date_fin_droit_acces",
+    "perim_donnees_conso_debut",
+    "perim_donnees_conso_fin",
+    "perim_donnees_inj_debut",
+    "perim_donnees_inj_fin",
+)
+_DECLARED_FLAGS = (
+    "perim_donnees_contractuelles",
+    "perim_donnees_techniques",
+    "perim_donnees_informatives",
+    "perim_donnees_publiees",
+)
+
+
+def check_proof_files(proofs: list[Proof]) -> None:
+    """The Swagger's 409s on the files themselves, in its order."""
+    if len(proofs) > MAX_PROOFS:
+        raise GdaRefusal(Gda.TOO_MANY_PROOFS)
+    extensions = {
+        p.filename.rsplit(".", 1)[-1].lower() if "." in p.filename else "" for p in proofs
+    }
+    if not extensions <= PROOF_EXTENSIONS:
+        raise GdaRefusal(Gda.PROOF_FORMAT)
+    if any(len(p.content) > MAX_PROOF_BYTES for p in proofs):
+        raise GdaRefusal(Gda.PROOF_TOO_LARGE)
+    if any(p.content.startswith(_EXECUTABLE_MAGIC) for p in proofs):
+        raise GdaRefusal(Gda.PROOF_CORRUPTED)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from enum import Enum
 
-from sandbox.adict_data import DataType, Window, years_before
+from sandbox.adict_data import DataType, Gda, GdaRefusal, Window, years_before
 
 ID_PCE = re.compile(r"(^GI\d{6}$|^\d{14}$)", re.ASCII)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
@@ -152,3 +152,115 @@ def _periode_days(periode: str) -> tuple[date, date]:
     except ValueError:
         pass
     raise InvalidRequest(BadRequest.BAD_PERIODE)
+
+
+# --- GDA: declaring an access right ---------------------------------------------------
+
+SUPPLY_ROLES = ("AUTORISE_CONTRAT_FOURNITURE", "DETENTEUR_CONTRAT_FOURNITURE")
+ROLES = (*SUPPLY_ROLES, "AUTORISE_CONTRAT_INJECTION", "DETENTEUR_CONTRAT_INJECTION")
+_POSTCODE = re.compile(r"^\d{5}$", re.ASCII)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MOBILE = re.compile(r"^0[67]\d{8}$", re.ASCII)
+_FLAGS = {
+    "perim_donnees_contractuelles": Gda.FLAG_CONTRACTUAL,
+    "perim_donnees_techniques": Gda.FLAG_TECHNICAL,
+    "perim_donnees_informatives": Gda.FLAG_INFORMATIVE,
+    "perim_donnees_publiees": Gda.FLAG_PUBLISHED,
+}
+# Assumed: GRDF keeps 5 years of history (seed 003, "profondeur d'historique"); a
+# consumption perimeter starting earlier asks for data that cannot exist, which we
+# read as the Swagger's catch-all "La demande d'accès est incohérente."
+PERIMETER_HISTORY_YEARS = 5
+
+
+def check_declaration(id_pce: str, body: Mapping[str, object], today: date) -> None:
+    """The Swagger's 400 then date-related 409 cases of a declaration, in its order."""
+    if not ID_PCE.match(id_pce):
+        raise GdaRefusal(Gda.BAD_PCE)
+    _check_form(body)
+    _check_dates(body, today)
+
+
+def _check_form(body: Mapping[str, object]) -> None:
+    text = {key: str(value).strip() for key, value in body.items() if value not in (None, "")}
+    if text.get("role_tiers") not in ROLES:
+        raise GdaRefusal(Gda.NO_ROLE)
+    if "nom_titulaire" not in text and "raison_sociale" not in text:
+        raise GdaRefusal(Gda.NO_HOLDER)
+    if "nom_titulaire" in text and "raison_sociale" in text:
+        raise GdaRefusal(Gda.BOTH_HOLDERS)
+    _require(text, "date_debut_droit_acces", Gda.NO_START, Gda.NO_START)
+    _require(text, "date_fin_droit_acces", Gda.NO_END, Gda.BAD_END_FORMAT)
+    if "code_postal" not in text:
+        raise GdaRefusal(Gda.NO_POSTCODE)
+    if not _POSTCODE.match(text["code_postal"]):
+        raise GdaRefusal(Gda.BAD_POSTCODE)
+    if "courriel_titulaire" not in text:
+        raise GdaRefusal(Gda.NO_EMAIL)
+    if not _EMAIL.match(text["courriel_titulaire"]):
+        raise GdaRefusal(Gda.BAD_EMAIL)
+    phone = text.get("numero_telephone_mobile_titulaire")
+    if phone is not None and not _MOBILE.match(phone):
+        raise GdaRefusal(Gda.BAD_PHONE)
+    for flag, refusal in _FLAGS.items():
+        if text.get(flag, "").lower() not in ("vrai", "faux"):
+            raise GdaRefusal(refusal)
+    if all(text[flag].lower() == "faux" for flag in _FLAGS):
+        raise GdaRefusal(Gda.NO_PERIMETER)
+    if _needs_conso_perimeter(text):
+        _require(text, "perim_donnees_conso_debut", Gda.NO_CONSO_START, Gda.NO_CONSO_START)
+        _require(text, "perim_donnees_conso_fin", Gda.NO_CONSO_END, Gda.NO_CONSO_END)
+    for key, refusal in (
+        ("perim_donnees_conso_debut", Gda.BAD_CONSO_START),
+        ("perim_donnees_conso_fin", Gda.BAD_CONSO_END),
+    ):
+        if key in text and _optional_date(text[key]) is None:
+            raise GdaRefusal(refusal)
+
+
+def _needs_conso_perimeter(text: Mapping[str, str]) -> bool:
+    """A supply role reading consumption must bound it in time."""
+    reads_consumption = any(
+        text[flag].lower() == "vrai"
+        for flag in ("perim_donnees_informatives", "perim_donnees_publiees")
+    )
+    return text["role_tiers"] in SUPPLY_ROLES and reads_consumption
+
+
+def _check_dates(body: Mapping[str, object], today: date) -> None:
+    start = date.fromisoformat(str(body["date_debut_droit_acces"]).strip())
+    end = date.fromisoformat(str(body["date_fin_droit_acces"]).strip())
+    if start > today:
+        raise GdaRefusal(Gda.START_AFTER_TODAY)
+    if end < today:
+        raise GdaRefusal(Gda.END_BEFORE_TODAY)
+    conso_start = _optional_date(body.get("perim_donnees_conso_debut"))
+    conso_end = _optional_date(body.get("perim_donnees_conso_fin"))
+    if conso_start is None or conso_end is None:
+        return
+    if conso_start > today:
+        raise GdaRefusal(Gda.CONSO_START_AFTER_TODAY)
+    if conso_end < conso_start:
+        raise GdaRefusal(Gda.CONSO_END_BEFORE_START)
+    if conso_end > end:
+        raise GdaRefusal(Gda.CONSO_END_AFTER_RIGHT)
+    if conso_start < years_before(today, PERIMETER_HISTORY_YEARS):
+        raise GdaRefusal(Gda.INCONSISTENT)
+
+
+def _require(text: Mapping[str, str], key: str, missing: Gda, malformed: Gda) -> None:
+    if key not in text:
+        raise GdaRefusal(missing)
+    if _optional_date(text[key]) is None:
+        raise GdaRefusal(malformed)
+
+
+def _optional_date(value: object) -> date | None:
+    """A YYYY-MM-DD date (GRDF's own example pads them with spaces), else None."""
+    text = str(value).strip() if value is not None else ""
+    if not _ISO_DATE.match(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None

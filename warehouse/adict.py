@@ -164,6 +164,25 @@ TECHNICAL_DATA = TableSpec(
     key=("id_pce",),
 )
 
+# The history of each right, from the daily snapshots: no holder data, ever.
+ACCESS_RIGHT_EVENTS = TableSpec(
+    "adict",
+    "access_right_events",
+    (
+        col("id_droit_acces"),
+        col("id_pce"),
+        col("seen_on", kind=F),  # the snapshot that first showed the change
+        col("event"),  # appeared, state_changed, proof_status_changed, disappeared
+        col("etat_droit_acces_before"),
+        col("etat_droit_acces"),
+        col("statut_controle_preuve_before"),
+        col("statut_controle_preuve"),
+    ),
+    partition_key="month",
+    key=("id_droit_acces", "seen_on", "event"),
+    scope_column=None,
+)
+
 TABLES = {
     spec.name: spec
     for spec in (
@@ -173,5 +192,6 @@ TABLES = {
         PUBLISHED_INJECTION,
         CONTRACTUAL_DATA,
         TECHNICAL_DATA,
+        ACCESS_RIGHT_EVENTS,
     )
 }

@@ -228,6 +228,7 @@ def test_every_adict_asset_lands_and_the_catalog_shows_it(
     }
     assert views == {
         "adict.access_rights",
+        "adict.access_right_events",  # landed by the rights asset
         "adict.contractual_data",
         "adict.technical_data",
         "adict.published_consumption",
