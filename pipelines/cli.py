@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
     plan.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
     plan.add_argument("--portfolio-size", type=int, help="what if: a portfolio of N PCEs")
+    backfill = commands.add_parser(
+        "backfill", help="materialize an asset over a partition range, as one run"
+    )
+    backfill.add_argument("asset", help="e.g. adict/informative_consumption")
+    backfill.add_argument("--from", dest="first", help="first partition key, e.g. 2024-01-01")
+    backfill.add_argument("--to", dest="last", help="last partition key, e.g. 2026-10-31")
     reparse = commands.add_parser("reparse", help="rebuild a curated table from the raw zone")
     reparse.add_argument("asset", help="e.g. adict/informative_consumption, ingrid/daily_measures")
     commands.add_parser("quota", help="calls used per day, API and client, and rejections")
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo": _demo,
         "dev": _dev,
         "plan": _plan,
+        "backfill": _backfill,
         "reparse": _reparse,
         "quota": _quota,
         "report": _report,
@@ -145,6 +152,12 @@ def _plan(args: argparse.Namespace) -> int:
         )
     print("\n".join(plan.lines()))
     return 0
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from pipelines.runs import backfill
+
+    return backfill(args.asset, args.first, args.last)
 
 
 def _reparse(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import dagster as dg
 from assets.adict import ADICT_ASSETS, ADICT_CHECKS, CONSENT_CHECKS
 from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
 from assets.sfm import SFM_ASSETS, SFM_CHECKS
+from pipelines.runs import free_slots_of_dead_runs
 from pipelines.schedules import JOBS, SCHEDULES
 from pipelines.settings import gazoduc_home, keep_personal_data, pacing, setting
 from resources.adict import AdictResource
@@ -55,6 +56,10 @@ def warehouse_resource() -> WarehouseResource:
 
 defs = dg.Definitions(
     assets=[*ADICT_ASSETS, *INGRID_ASSETS, *SFM_ASSETS],
+    # Steps run in the run's own process: a killed run leaves no step worker behind to
+    # finish and land on its own (the pools allow one step per source anyway).
+    executor=dg.in_process_executor,
+    sensors=[free_slots_of_dead_runs],
     asset_checks=[*ADICT_CHECKS, *CONSENT_CHECKS, *INGRID_CHECKS, *SFM_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
