@@ -19,6 +19,7 @@ from assets.common import call_metadata, partition_days
 from assets.fetching import Answered, Ask, Reply, fetch_all, finish
 from pipelines.partitions import gas_day_of, gas_days_ahead, month_key
 from pipelines.sfm_rules import gas_day_start
+from resources.quota import QuotaExhausted
 from resources.sfm import API, SfmClient, SfmResource
 from resources.sfm_auth import CertificateAssertion
 from warehouse.build import months_between
@@ -142,7 +143,7 @@ def _land_site_days(
     first, last = partition_days(context)
     raw, store = warehouse.raw_zone(), warehouse.store(spec)
     with sfm.client() as client:
-        sites = sorted(set(client.site_ids(client.indicators())) | _known_sites(raw, spec.name))
+        sites = sorted(set(_live_sites(context, client, spec.name)) | _known_sites(raw, spec.name))
         final = _final_answers(raw, spec.name, first, last)
         asks = [(s, d) for d in _days(first, last) for s in sites if (s, d) not in final]
         context.log.info(f"{spec.name} {first}..{last}: {len(sites)} sites, {len(asks)} calls")
@@ -172,6 +173,19 @@ def _answered(answer: Any, ask: Ask) -> Answered:
     return Answered(
         [Reply(ask.first_day, ask.last_day, orjson.dumps(answer), outcome, count)], count
     )
+
+
+def _live_sites(context: dg.AssetExecutionContext, client: SfmClient, dataset: str) -> list[str]:
+    """The contract's sites, from the indicators (the API has no list of sites)."""
+    try:
+        return client.site_ids(client.indicators())
+    except QuotaExhausted as exc:
+        context.log.warning(f"{dataset}: {exc}")
+        raise dg.Failure(
+            description=f"{exc}. The sites could not be listed, so nothing was asked; a run "
+            "after the reset asks for every site-day of the range",
+            allow_retries=False,
+        ) from None
 
 
 def _final_answers(raw: RawZone, dataset: str, first: date, last: date) -> set[tuple[str, date]]:
