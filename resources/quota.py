@@ -29,8 +29,8 @@ PARIS = ZoneInfo("Europe/Paris")
 # per-second rejection the server still sends, and fades after clean calls.
 BASE_MARGIN = 0.015
 MAX_LEARNED_MARGIN = 0.035
-PENALTY_STEP = 0.05
-MAX_PENALTY = 0.5
+PENALTY_STEP = 0.25
+MAX_PENALTY = 2.0  # up to 3 × 1/limit: room for a second, uncoordinated client
 PENALTY_DECAY = 0.98  # per call answered without a rejection
 LEARN_FROM_LAST = 32  # slots whose observed delay sets the learned margin
 # Slots older than this are pruned when a ledger is opened.

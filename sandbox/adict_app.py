@@ -304,7 +304,7 @@ async def record(
     """donnees_contractuelles (with optional `filtre=` keys) and donnees_techniques."""
     assert data_type is not None
     id_pce, filters = request.path_params["id_pce"], request.query_params.getlist("filtre")
-    if not ID_PCE.match(id_pce):
+    if not ID_PCE.fullmatch(id_pce):
         return JSON(_record_error(id_pce, data_type, BadRequest.BAD_PCE_ID.to_json()), 400)
     if data_type is DataType.CONTRACTUAL and not CONTRACTUAL_FILTERS.issuperset(filters):
         return JSON(_record_error(id_pce, data_type, BadRequest.BAD_FILTER.to_json()), 400)

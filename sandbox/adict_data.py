@@ -30,7 +30,13 @@ ERROR_TRAILER = {
     "code_statut_traitement": "0000000002",
     "message_retour_traitement": "Une erreur technique est survenue.",
 }
-MALFORMED_PCE_ID = "12345ABC"
+# Ids no meter has, that a rights list may still carry: letters, a trailing newline (which
+# a lax `^...$` check lets through), 14 digits that are not ASCII (Arabic-Indic).
+MALFORMED_PCE_IDS = (
+    "12345ABC",
+    "12345678901234\n",
+    "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660\u0661\u0662\u0663\u0664",
+)
 
 
 class DataType(StrEnum):
@@ -422,16 +428,17 @@ def build_portfolio(
     11 JJ whose informative block for anchor-3 days fails once per client.
     12 GI injection meter (AUTORISE_CONTRAT_INJECTION, no consumption perimeter).
     13 "Refusée". 14 "A revérifier". 15 "Obsolète". Random ones: 45 % JJ, 40 % 1M,
-    8 % 6M, 7 % MM. With `include_malformed_pce`, one more Active right whose
-    id_pce is malformed ends the rights list. `prospects` more meters exist without a
+    8 % 6M, 7 % MM. With `include_malformed_pce`, Active rights whose id_pce is
+    malformed (MALFORMED_PCE_IDS) end the rights list. `prospects` more meters exist without a
     right (indices from PROSPECT_INDEX): the ones a customers file can declare.
     """
     anchor = anchor or datetime.now(PARIS).date()
     pces = tuple(_make_pce(seed, index, anchor) for index in range(max(size, 16)))
     rights = [_make_right(seed, pce, anchor) for pce in pces]
     if include_malformed_pce:
-        malformed = Pce(-1, MALFORMED_PCE_ID, "1M", years_before(anchor, 9), 50.0, 0)
-        rights.append(_make_right(seed, malformed, anchor))
+        for malformed_id in MALFORMED_PCE_IDS:
+            malformed = Pce(-1, malformed_id, "1M", years_before(anchor, 9), 50.0, 0)
+            rights.append(_make_right(seed, malformed, anchor))
     unclaimed = tuple(_make_pce(seed, PROSPECT_INDEX + n, anchor) for n in range(prospects))
     return Portfolio(seed, anchor, pces, tuple(rights), unclaimed)
 

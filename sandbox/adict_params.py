@@ -13,7 +13,7 @@ from enum import Enum
 
 from sandbox.adict_data import DataType, Gda, GdaRefusal, Window, years_before
 
-ID_PCE = re.compile(r"(^GI\d{6}$|^\d{14}$)", re.ASCII)
+ID_PCE = re.compile(r"GI[0-9]{6}|[0-9]{14}")  # the whole id (fullmatch), ASCII digits only
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 HISTORY_YEARS = {DataType.INFORMATIVE: 3, DataType.PUBLISHED: 5, DataType.INJECTION: 5}
 CONTRACTUAL_FILTERS = frozenset({"car", "cja", "profil", "tarif_acheminement", "date_mes"})
@@ -80,7 +80,7 @@ class InvalidRequest(ValueError):
 
 
 def check_id_pce(id_pce: str) -> None:
-    if not ID_PCE.match(id_pce):
+    if not ID_PCE.fullmatch(id_pce):
         raise InvalidRequest(BadRequest.BAD_PCE_ID)
 
 
@@ -175,7 +175,7 @@ PERIMETER_HISTORY_YEARS = 5
 
 def check_declaration(id_pce: str, body: Mapping[str, object], today: date) -> None:
     """The Swagger's 400 then date-related 409 cases of a declaration, in its order."""
-    if not ID_PCE.match(id_pce):
+    if not ID_PCE.fullmatch(id_pce):
         raise GdaRefusal(Gda.BAD_PCE)
     _check_form(body)
     _check_dates(body, today)

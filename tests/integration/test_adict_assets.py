@@ -16,6 +16,7 @@ from assets.adict import ADICT_ASSETS, access_rights, informative_consumption
 from pipelines.partitions import paris_today
 from resources.adict import RawAnswer, outcome_from_answer
 from sandbox.adict_data import (
+    MALFORMED_PCE_IDS,
     SUCCESS_TRAILER,
     DataType,
     Status,
@@ -193,15 +194,16 @@ def test_rights_are_typed_and_malformed_ids_counted(
     upstream = adict_upstream()
     result = dg.materialize([access_rights], resources=upstream.resources())
     metadata = result.asset_materializations_for_node("adict__access_rights")[0].metadata
-    assert metadata["malformed_pce_ids"].value == 1
+    assert metadata["malformed_pce_ids"].value == len(MALFORMED_PCE_IDS)
     flags = query(
         upstream.home,
         "SELECT DISTINCT typeof(perim_donnees_informatives), typeof(date_debut_droit_acces) FROM adict.access_rights",
     )
     assert flags == [("BOOLEAN", "DATE")]
-    assert query(
-        upstream.home, "SELECT count(*) FROM adict.access_rights WHERE id_pce = '12345ABC'"
-    ) == [(0,)]
+    # Letters, a trailing newline, non-ASCII digits: set aside; every other right lands.
+    ids = {pce for (pce,) in query(upstream.home, "SELECT id_pce FROM adict.access_rights")}
+    assert ids.isdisjoint(MALFORMED_PCE_IDS)
+    assert len(ids) == upstream.sandbox.config.portfolio_size
 
 
 def test_every_adict_asset_lands_and_the_catalog_shows_it(

@@ -11,6 +11,7 @@ import pytest
 from pipelines.partitions import paris_today
 from resources.adict import AdictTraitementError, BlockKind
 from resources.http import AuthError, RequestNotSent, UpstreamError
+from sandbox.adict_data import MALFORMED_PCE_IDS
 from tests.conftest import CLIENT_SECRET, Upstream
 
 JJ, MOVED_OUT, TRANSIENT_ERROR = 0, 8, 11
@@ -194,7 +195,8 @@ def test_the_rights_list_sets_malformed_pce_ids_aside(
     upstream = adict_upstream()
     with upstream.resource().client() as client:
         listing = client.access_rights(paris_today())
-    assert listing.malformed_ids == ["12345ABC"]
+    # Letters, a trailing newline, non-ASCII digits: set aside, never asked.
+    assert listing.malformed_ids == list(MALFORMED_PCE_IDS)
     assert len(listing.rights) == upstream.sandbox.config.portfolio_size
 
 

@@ -104,9 +104,7 @@ def test_a_killed_backfill_frees_its_pool_slot_and_the_same_command_resumes(
     before = sum(asked(upstream).values())
 
     started = time.monotonic()
-    again = subprocess.run(
-        command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180
-    )
+    again = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "process" in again.stdout and "gone, marked failed" in again.stdout
     assert "blocked by limit for pool" not in again.stdout + again.stderr

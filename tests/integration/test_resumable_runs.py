@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -47,10 +48,13 @@ def asked(upstream: Upstream) -> Counter:
     return Counter(c.path for c in upstream.calls("donnees_consos_informatives") if c.status == 200)
 
 
-def worker(upstream: Upstream, first: date, last: date) -> subprocess.Popen:
+def worker(
+    upstream: Upstream, first: date, last: date, home: Path | None = None
+) -> subprocess.Popen:
+    home = home or upstream.home
     spec = {
-        "adict": upstream.resource().model_dump(),
-        "home": str(upstream.home),
+        "adict": upstream.resource(state_dir=str(home / "state")).model_dump(),
+        "home": str(home),
         "first": first.isoformat(),
         "last": last.isoformat(),
     }
@@ -135,3 +139,28 @@ def test_a_backfill_and_a_daily_refresh_share_one_call_per_second(
     assert [c.status for c in calls if c.status != 200] == []
     arrivals = sorted(c.time for c in upstream.calls())
     assert min(b - a for a, b in itertools.pairwise(arrivals)) > 0.95
+
+
+def test_two_homes_sharing_one_client_id_both_land_everything(
+    adict_upstream: Callable[..., Upstream], tmp_path: Path
+) -> None:
+    """Two teams, one GRDF contract, two ledgers that know nothing of each other: the
+    server's 429s widen each one's spacing, jittered retries keep them out of step."""
+    upstream = adict_upstream(calls_per_second=1.0, portfolio_size=16)
+    other = tmp_path / "other-team"
+    dg.materialize([access_rights], resources=upstream.resources())
+    dg.materialize(
+        [access_rights],
+        resources=upstream.resources()
+        | {
+            "warehouse": upstream.warehouse(home=str(other)),
+            "adict": upstream.resource(state_dir=str(other / "state")),
+        },
+    )
+    first, last = paris_today() - timedelta(days=60), paris_today() - timedelta(days=2)
+    teams = [worker(upstream, first, last), worker(upstream, first, last, home=other)]
+    assert [team.wait(timeout=240) for team in teams] == [0, 0]
+    expected = truth(upstream, first, last)
+    assert landed(upstream) == expected
+    with duckdb.connect(str(other / "warehouse.duckdb"), read_only=True) as con:
+        assert sorted(con.execute(INFORMATIVE).fetchall()) == expected

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sandbox.adict_data import (
-    MALFORMED_PCE_ID,
+    MALFORMED_PCE_IDS,
     DataType,
     Status,
     Window,
@@ -46,7 +46,9 @@ def test_special_cases_decide_who_gets_informative_data() -> None:
 
 def test_rights_list_has_upstream_quirks() -> None:
     rights = PORTFOLIO.rights
-    assert rights[-1]["id_pce"] == MALFORMED_PCE_ID and rights[-1]["etat_droit_acces"] == "Active"
+    tail = rights[-len(MALFORMED_PCE_IDS) :]
+    assert [r["id_pce"] for r in tail] == list(MALFORMED_PCE_IDS)
+    assert {r["etat_droit_acces"] for r in tail} == {"Active"}
     assert {r["role_tiers"] for r in rights} >= {
         "AUTORISE_CONTRAT_FOURNITURE",
         "AUTORISE CONTRAT FOURNITURE",
