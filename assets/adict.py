@@ -29,7 +29,15 @@ from assets.checks import (
     table_checks,
 )
 from assets.common import call_metadata
-from assets.fetching import Answered, Ask, FetchReport, Reply, fetch_all, finish
+from assets.fetching import (
+    Answered,
+    Ask,
+    FetchReport,
+    Reply,
+    fetch_all,
+    finish,
+    set_aside_metadata,
+)
 from assets.metadata import landed_metadata
 from pipelines.consents import (
     ENDING_SOON_DAYS,
@@ -211,7 +219,12 @@ def _land_windows(
         scope = Scope(tuple(months_between(first, last)), first, last)
         publish(context, warehouse, spec, scope)
         shown = landed_metadata(store, scope)
-        extra = {"pces": len(pces), WINDOW_METADATA: f"{first}..{last}", **shown}
+        extra = {
+            "pces": len(pces),
+            WINDOW_METADATA: f"{first}..{last}",
+            **shown,
+            **set_aside_metadata(context, raw),
+        }
         return _finish(client, built, report, extra)
 
 
@@ -240,7 +253,12 @@ def _land_documents(
         built = build_snapshot(store, raw, answers, month_key(today), warehouse.keep_personal_data)
         publish(context, warehouse, spec, Scope((month_key(today),)))
         shown = landed_metadata(store, Scope((month_key(today),)), None)
-        extra = {"pces": len(pces), "snapshot_month": month_key(today), **shown}
+        extra = {
+            "pces": len(pces),
+            "snapshot_month": month_key(today),
+            **shown,
+            **set_aside_metadata(context, raw),
+        }
         return _finish(client, built, report, extra)
 
 

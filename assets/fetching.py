@@ -235,5 +235,16 @@ def finish(report: FetchReport, metadata: dict[str, object]) -> dg.MaterializeRe
     return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
 
 
+def set_aside_metadata(context: dg.AssetExecutionContext, raw: RawZone) -> dict[str, object]:
+    """Stored answers found damaged while building: logged, counted, asked again next run."""
+    for answer in raw.set_aside:
+        context.log.warning(
+            f"raw answer {answer.path} ({answer.scope} {answer.first_day}..{answer.last_day}) "
+            "was damaged on disk: set aside, its rows kept as landed before; the next run "
+            "asks for it again"
+        )
+    return {"answers_set_aside": dg.MetadataValue.int(len(raw.set_aside))}
+
+
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]

@@ -21,7 +21,7 @@ from assets.checks import (
     table_checks,
 )
 from assets.common import call_metadata, last_closed_gas_day, partition_days
-from assets.fetching import Answered, Ask, Reply, fetch_all, finish
+from assets.fetching import Answered, Ask, Reply, fetch_all, finish, set_aside_metadata
 from pipelines.partitions import PARIS, gas_days, paris_today
 from resources.ingrid import (
     API,
@@ -132,6 +132,7 @@ def _land_days(
             "rows": dg.MetadataValue.int(built.rows),
             WINDOW_METADATA: f"{first}..{last}",
             **call_metadata(client.caller),
+            **set_aside_metadata(context, raw),
         }
     return finish(report, metadata)
 

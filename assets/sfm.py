@@ -16,7 +16,7 @@ import orjson
 
 from assets.checks import WINDOW_METADATA, EnergyBounds, Scope, publish, table_checks
 from assets.common import call_metadata, partition_days
-from assets.fetching import Answered, Ask, Reply, fetch_all, finish
+from assets.fetching import Answered, Ask, Reply, fetch_all, finish, set_aside_metadata
 from pipelines.partitions import gas_day_of, gas_days_ahead, month_key
 from pipelines.sfm_rules import gas_day_start
 from resources.quota import QuotaExhausted
@@ -163,6 +163,7 @@ def _land_site_days(
             WINDOW_METADATA: f"{first}..{last}",
             **call_metadata(client.caller),
             **_certificate_metadata(context, client),
+            **set_aside_metadata(context, raw),
         }
     return finish(report, metadata)
 
