@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import dagster as dg
 import httpx
+import pydantic
 import tenacity
 
+from pipelines import settings
 from resources.quota import QuotaLedger, QuotaLimits, ledger_path
 from resources.quota import clock as quota_clock
 
@@ -270,18 +272,47 @@ def _short(text: str, limit: int = 300) -> str:
 class UpstreamResource(dg.ConfigurableResource):
     """What every upstream is configured with: where it is, who we are, how fast we may go.
 
-    Each API's resource adds its own credentials; all take their calls from the shared
-    ledger under their own name, so ADICT's budget never pays for Ingrid's calls.
+    Each field stands for the variable `<API>_<FIELD>` (`ADICT_BASE_URL` for `base_url`)
+    and is checked against that variable's form in `pipelines/settings.py`: a value set in
+    code when the resource is built, a value bound through `dagster.EnvVar` when Dagster
+    reads it at the start of a run. A field left None takes its variable, or its default,
+    when the run starts. Each API's resource adds its own credentials; all take their
+    calls from the shared ledger under their own name, so ADICT's budget never pays for
+    Ingrid's calls.
     """
 
     API: ClassVar[str]
     base_url: str
     token_url: str
     client_id: str
-    calls_per_second: float = 1.0
-    calls_per_day: int = 10_000
-    state_dir: str = ".gazoduc/state"
+    calls_per_second: float | None = None
+    calls_per_day: int | None = None
+    state_dir: str | None = None  # None: $GAZODUC_HOME/state
+
+    @classmethod
+    def variable(cls, field_name: str) -> str:
+        return f"{cls.API.upper()}_{field_name.upper()}"
+
+    @pydantic.field_validator(
+        "base_url", "token_url", "calls_per_second", "calls_per_day", mode="before"
+    )
+    @classmethod
+    def _checked_as_its_variable(cls, value: object, info: pydantic.ValidationInfo) -> object:
+        if value is None or isinstance(value, dg.EnvVar):
+            return value  # read when the run starts; checked then
+        return settings.read(cls.variable(info.field_name), value)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # A bad rate or budget fails the run that needs this API here, before any call.
+        self.limits()
+
+    def value(self, field_name: str) -> Any:
+        """A field's value, or its variable's when the field was left None; checked."""
+        return settings.read(self.variable(field_name), getattr(self, field_name))
+
+    def limits(self) -> QuotaLimits:
+        return QuotaLimits(self.value("calls_per_second"), self.value("calls_per_day"))
 
     def ledger(self) -> QuotaLedger:
-        limits = QuotaLimits(self.calls_per_second, self.calls_per_day)
-        return QuotaLedger(ledger_path(Path(self.state_dir)), self.API, self.client_id, limits)
+        state = Path(self.state_dir) if self.state_dir else settings.gazoduc_home() / "state"
+        return QuotaLedger(ledger_path(state), self.API, self.client_id, self.limits())
