@@ -9,8 +9,10 @@ included, goes to `$GAZODUC_HOME/logs/demo-<time>.log`.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -35,6 +37,7 @@ SANDBOX_CLIENT_SECRET = "sandbox-secret"  # the sandbox's own, public test crede
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Dagster's whole story, DEBUG events included, for the log file (see _logging_to).
 FULL_LOG = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 SANDBOX_CONTRACT = "GRT-SHP-0001"
 SFM_SANDBOX_SCOPE = "api://sfm-sandbox/.default"
@@ -141,10 +144,24 @@ def _logging_to(log_file: TextIO) -> Iterator[None]:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.handlers, root.level = [handler], logging.INFO
     try:
-        with redirect_stderr(log_file):
+        with redirect_stderr(_WithoutColours(log_file)):
             yield
     finally:
         root.handlers, root.level = handlers, level
+
+
+class _WithoutColours(io.TextIOBase):
+    """Dagster colours its console log when stdout is a terminal: the file gets plain text."""
+
+    def __init__(self, file: TextIO) -> None:
+        self.file = file
+
+    def write(self, text: str) -> int:
+        self.file.write(ANSI_COLOUR.sub("", text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 class Board:
@@ -266,9 +283,22 @@ def _materialize(step: Step, instance: dg.DagsterInstance, board: Board) -> bool
         **step.partitions,
     )
     calls = ledger.used_today() - used
-    spent = f"{calls:,} call{'s' if calls != 1 else ''} in {time.monotonic() - started:.0f} s"
-    board.finish(result.success, spent if result.success else f"{spent}; {_failure(result)}")
+    detail = [f"{calls:,} call{'s' if calls != 1 else ''} in {time.monotonic() - started:.0f} s"]
+    if not result.success:
+        detail.append(_failure(result))
+    detail.extend(_problems_logged(instance, result.run_id))
+    board.finish(result.success, "; ".join(detail))
     return result.success
+
+
+def _problems_logged(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """How many warnings and errors the run logged: the terminal's hint to read the file."""
+    levels = [entry.level for entry in instance.all_logs(run_id)]
+    counts = (
+        (sum(logging.WARNING <= level < logging.ERROR for level in levels), "warning"),
+        (sum(level >= logging.ERROR for level in levels), "error"),
+    )
+    return [f"{n} {what}{'s' if n > 1 else ''} in the log" for n, what in counts if n]
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str:
