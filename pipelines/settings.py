@@ -28,16 +28,12 @@ from resources.quota import QuotaLedger, QuotaLimits, ledger_path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-class SettingError(RuntimeError):
-    """A variable is missing, or its value is not of the form expected; says which.
-
-    Not a ValueError on purpose: pydantic would wrap it in a ValidationError that repeats
-    the input, where this message alone is what the operator needs.
-    """
+class SettingError(ValueError):
+    """A variable's value is not of the form expected: the message names both."""
 
 
-class MissingSetting(SettingError):
-    pass
+class MissingSetting(RuntimeError):
+    """A required variable is not set: the message names it."""
 
 
 @dataclass(frozen=True)

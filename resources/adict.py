@@ -435,6 +435,7 @@ class AdictResource(UpstreamResource):
     @contextmanager
     def client(self) -> Iterator[AdictClient]:
         """A client for one run: its own HTTP pool and token, the shared quota ledger."""
+        self.check()
         with httpx.Client(timeout=timeouts(), follow_redirects=False) as http:
             credentials = ClientCredentials(
                 http, self.token_url, self.client_id, self.client_secret, self.value("scope")

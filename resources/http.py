@@ -20,7 +20,6 @@ from typing import Any, ClassVar, TypeVar
 
 import dagster as dg
 import httpx
-import pydantic
 import tenacity
 
 from pipelines import settings
@@ -273,10 +272,10 @@ class UpstreamResource(dg.ConfigurableResource):
     """What every upstream is configured with: where it is, who we are, how fast we may go.
 
     Each field stands for the variable `<API>_<FIELD>` (`ADICT_BASE_URL` for `base_url`)
-    and is checked against that variable's form in `pipelines/settings.py`: a value set in
-    code when the resource is built, a value bound through `dagster.EnvVar` when Dagster
-    reads it at the start of a run. A field left None takes its variable, or its default,
-    when the run starts. Each API's resource adds its own credentials; all take their
+    and is checked against that variable's form (`pipelines/settings.py`) when a run that
+    needs the API starts, and when a client is made: a bad value fails there, before any
+    call, with a message naming the variable. A field left None takes its variable, or its
+    default, at that moment. Each API's resource adds its own credentials; all take their
     calls from the shared ledger under their own name, so ADICT's budget never pays for
     Ingrid's calls.
     """
@@ -293,22 +292,18 @@ class UpstreamResource(dg.ConfigurableResource):
     def variable(cls, field_name: str) -> str:
         return f"{cls.API.upper()}_{field_name.upper()}"
 
-    @pydantic.field_validator(
-        "base_url", "token_url", "calls_per_second", "calls_per_day", mode="before"
-    )
-    @classmethod
-    def _checked_as_its_variable(cls, value: object, info: pydantic.ValidationInfo) -> object:
-        if value is None or isinstance(value, dg.EnvVar):
-            return value  # read when the run starts; checked then
-        return settings.read(cls.variable(info.field_name), value)
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # A bad rate or budget fails the run that needs this API here, before any call.
-        self.limits()
-
     def value(self, field_name: str) -> Any:
         """A field's value, or its variable's when the field was left None; checked."""
         return settings.read(self.variable(field_name), getattr(self, field_name))
+
+    def check(self) -> None:
+        """Every field that stands for a variable, against that variable's form."""
+        for field_name in type(self).model_fields:
+            if self.variable(field_name) in settings.BY_NAME:
+                self.value(field_name)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self.check()  # Dagster has read the EnvVars by now: the run fails here, clearly
 
     def limits(self) -> QuotaLimits:
         return QuotaLimits(self.value("calls_per_second"), self.value("calls_per_day"))

@@ -65,8 +65,12 @@ def test_dagster_logs_and_warnings_go_to_the_file_not_the_terminal(
     terminal = Terminal()  # Dagster colours its log when stdout is a terminal
     monkeypatch.setattr(sys, "stdout", terminal)
     log_path = tmp_path / "demo.log"
-    with log_path.open("a") as log_file, _logging_to(log_file):
-        assert dg.materialize([landed], run_config=FULL_LOG).success
+    with (
+        dg.instance_for_test() as instance,
+        log_path.open("a") as log_file,
+        _logging_to(log_file),
+    ):
+        assert dg.materialize([landed], instance=instance, run_config=FULL_LOG).success
     assert (terminal.getvalue(), capsys.readouterr().err) == ("", "")
     log = log_path.read_text()
     assert "\x1b[" not in log

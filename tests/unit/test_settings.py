@@ -57,14 +57,16 @@ def test_a_rate_of_zero_or_below_is_refused_when_the_run_asks_for_the_ledger(
 
 @pytest.mark.parametrize("field, value", [("calls_per_second", -1.0), ("calls_per_day", 0)])
 def test_a_pace_set_in_code_is_checked_as_its_variable(field: str, value: float) -> None:
-    with pytest.raises(SettingError, match=f"^ADICT_{field.upper()}="):
-        AdictResource(**ADICT, **{field: value})
+    resource = AdictResource(**ADICT, **{field: value})
+    with pytest.raises(SettingError, match=f"^ADICT_{field.upper()}="), resource.client():
+        pass
 
 
 @pytest.mark.parametrize("field", ["base_url", "token_url"])
-def test_a_url_without_scheme_is_refused_naming_the_variable(field: str) -> None:
-    with pytest.raises(SettingError) as refused:
-        AdictResource(**(ADICT | {field: "api.grdf.fr/adict"}))
+def test_a_url_without_scheme_is_refused_before_any_call(field: str) -> None:
+    resource = AdictResource(**(ADICT | {field: "api.grdf.fr/adict"}))
+    with pytest.raises(SettingError) as refused, resource.client():
+        pass
     assert str(refused.value).startswith(
         f"ADICT_{field.upper()}='api.grdf.fr/adict': expected an http:// or https:// URL, e.g. "
     )
