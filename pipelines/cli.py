@@ -13,7 +13,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-from pipelines.settings import SETTINGS, gazoduc_home
+from pipelines.settings import SETTINGS, SettingError, gazoduc_home
 
 log = logging.getLogger("gazoduc")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -245,11 +245,22 @@ def _dataset(asset: str) -> str:
 
 
 def _settings(_: argparse.Namespace) -> int:
+    """Every variable with its value (secrets hidden), each checked against its form."""
+    refused = []
     for spec in SETTINGS:
         value = os.environ.get(spec.name)
-        shown = "(set, hidden)" if value and spec.secret else (value or f"default {spec.default}")
+        unset = "not set" if spec.default is None else f"default {spec.default}"
+        shown = "(set, hidden)" if value and spec.secret else (value or unset)
         print(f"{spec.name:<28} {shown:<40} {spec.description}")
-    return 0
+        try:
+            if value:
+                spec.check(value)
+        except SettingError as error:
+            refused.append(str(error))
+    print(f"\nGAZODUC_HOME is {gazoduc_home()}")
+    for message in refused:
+        print(f"refused: {message}")
+    return 1 if refused else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,13 @@
-"""The one entry point Dagster loads: assets, resources, jobs, bound to the environment."""
+"""The one entry point Dagster loads: assets, resources, jobs, bound to the environment.
+
+Loading reads no variable, so a bad value never stops the definitions from loading: the
+run that needs it fails, naming the variable (`pipelines/settings.py`). Variables with no
+default are bound through `dagster.EnvVar`: Dagster reads them when a run starts, shows
+which variable each field comes from and never stores a value. EnvVar cannot carry a
+default, so the variables that have one are read when the run starts too: the upstream
+fields left None (rates, daily budgets, ADICT's scope, the state folder) by the resource
+itself, and the warehouse, whose settings all have defaults, is built then.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
 from assets.sfm import SFM_ASSETS, SFM_CHECKS
 from pipelines.runs import free_slots_of_dead_runs
 from pipelines.schedules import JOBS, SCHEDULES
-from pipelines.settings import gazoduc_home, keep_personal_data, pacing, setting
+from pipelines.settings import gazoduc_home, keep_personal_data
 from resources.adict import AdictResource
 from resources.ingrid import IngridResource
 from resources.sfm import SfmResource
@@ -22,8 +31,6 @@ def adict_resource() -> AdictResource:
         token_url=dg.EnvVar("ADICT_TOKEN_URL"),
         client_id=dg.EnvVar("ADICT_CLIENT_ID"),
         client_secret=dg.EnvVar("ADICT_CLIENT_SECRET"),
-        scope=setting("ADICT_SCOPE"),
-        **pacing("adict"),
     )
 
 
@@ -34,7 +41,6 @@ def ingrid_resource() -> IngridResource:
         client_id=dg.EnvVar("INGRID_CLIENT_ID"),
         client_secret=dg.EnvVar("INGRID_CLIENT_SECRET"),
         contract_code=dg.EnvVar("INGRID_CONTRACT_CODE"),
-        **pacing("ingrid"),
     )
 
 
@@ -46,11 +52,11 @@ def sfm_resource() -> SfmResource:
         scope=dg.EnvVar("SFM_SCOPE"),
         cert_file=dg.EnvVar("SFM_CERT_FILE"),
         key_file=dg.EnvVar("SFM_KEY_FILE"),
-        **pacing("sfm"),
     )
 
 
 def warehouse_resource() -> WarehouseResource:
+    """The warehouse as GAZODUC_HOME and GAZODUC_KEEP_PERSONAL_DATA say, read now."""
     return WarehouseResource(home=str(gazoduc_home()), keep_personal_data=keep_personal_data())
 
 
@@ -67,6 +73,9 @@ defs = dg.Definitions(
         "adict": adict_resource(),
         "ingrid": ingrid_resource(),
         "sfm": sfm_resource(),
-        "warehouse": warehouse_resource(),
+        "warehouse": dg.ResourceDefinition(
+            resource_fn=lambda _: warehouse_resource(),
+            description=WarehouseResource.__doc__,
+        ),
     },
 )

@@ -2,31 +2,42 @@
 
 The sandboxes run at the production quota (ADICT: 1 call/s, 6,000 a day; Ingrid and
 SFM: our polite 1 call/s), so the demo shows the real pace: every call below waits
-for its slot in the shared ledger.
+for its slot in the shared ledger. The terminal gets one line per run (a bar redrawn in
+place while it goes, on a TTY) and a summary; Dagster's whole log, debug events
+included, goes to `$GAZODUC_HOME/logs/demo-<time>.log`.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import zip_longest
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import dagster as dg
 import duckdb
 
 from pipelines.partitions import month_key, paris_today
+from pipelines.progress import Progress, watching
 from pipelines.settings import api_ledger, gazoduc_home
 from resources.quota import QuotaLedger
-
-log = logging.getLogger(__name__)
 
 SANDBOX_CLIENT_ID = "gazoduc-sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"  # the sandbox's own, public test credential
 REPO_ROOT = Path(__file__).resolve().parent.parent
-QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+# Dagster's whole story, DEBUG events included, for the log file (see _logging_to).
+FULL_LOG = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 SANDBOX_CONTRACT = "GRT-SHP-0001"
 SFM_SANDBOX_SCOPE = "api://sfm-sandbox/.default"
@@ -38,16 +49,10 @@ FROM adict.informative_consumption
 GROUP BY journee_gaziere ORDER BY journee_gaziere
 """,
     """
-SELECT gas_day, count(DISTINCT point_code) AS points, count(*) // count(DISTINCT point_code)
-       AS hours, round(sum(quantity)) AS measured_kwh, any_value(unit) AS unit
-FROM ingrid.hourly_measures
-GROUP BY gas_day ORDER BY gas_day
-""",
-    """
-SELECT hms_site_id, gas_day, count(DISTINCT hms_profile_id) AS programs,
+SELECT gas_day, count(DISTINCT hms_site_id) AS sites, count(DISTINCT hms_profile_id) AS programs,
        count(DISTINCT hms_profile_id) FILTER (WHERE feasibility_status = 'ACCEPTED') AS accepted
 FROM sfm.hms_profiles
-GROUP BY ALL ORDER BY ALL
+GROUP BY gas_day ORDER BY gas_day
 """,
 )
 
@@ -63,6 +68,7 @@ def dagster_home() -> Path:
 
 
 def run_demo(portfolio: int, days: int) -> int:
+    """Land the sandboxes' data; 0 if every step succeeded, 1 if one failed (see the log)."""
     from sandbox.adict_app import AdictSandboxConfig, build_adict_app
     from sandbox.ingrid_app import IngridSandboxConfig, build_ingrid_app
     from sandbox.server import SandboxServer
@@ -75,35 +81,113 @@ def run_demo(portfolio: int, days: int) -> int:
         clients=credentials, contracts={SANDBOX_CLIENT_ID: (SANDBOX_CONTRACT,)}
     )
     issuer, cert_file, key_file = _sfm_issuer()
+    log_path = _log_path()
     with (
+        log_path.open("a", buffering=1) as log_file,
+        _logging_to(log_file),
         SandboxServer(build_adict_app(adict_config)) as adict,
         SandboxServer(build_ingrid_app(ingrid_config)) as ingrid,
         SandboxServer(build_sfm_app(SfmSandboxConfig(), issuer)) as sfm,
     ):
-        os.environ.update(
-            ADICT_BASE_URL=f"{adict.base_url}/adict/v2",
-            ADICT_TOKEN_URL=f"{adict.base_url}/oauth2/token",
-            ADICT_CLIENT_ID=SANDBOX_CLIENT_ID,
-            ADICT_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
-            INGRID_BASE_URL=ingrid.base_url,
-            INGRID_TOKEN_URL=f"{ingrid.base_url}/oauth2/token",
-            INGRID_CLIENT_ID=SANDBOX_CLIENT_ID,
-            INGRID_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
-            INGRID_CONTRACT_CODE=SANDBOX_CONTRACT,
-            SFM_BASE_URL=f"{sfm.base_url}/sfm/v1",
-            SFM_TOKEN_URL=f"{sfm.base_url}/oauth2/v2.0/token",
-            SFM_CLIENT_ID=SANDBOX_CLIENT_ID,
-            SFM_SCOPE=SFM_SANDBOX_SCOPE,
-            SFM_CERT_FILE=str(cert_file),
-            SFM_KEY_FILE=str(key_file),
-        )
+        _point_at_sandboxes(adict.base_url, ingrid.base_url, sfm.base_url, cert_file, key_file)
         print(f"ADICT sandbox on {adict.base_url}: {portfolio} PCEs, 1 call/s, 6,000 calls/day")
         print(f"Ingrid sandbox on {ingrid.base_url}: contract {SANDBOX_CONTRACT}, 1 call/s")
         print(f"SFM sandbox on {sfm.base_url}: certificate-signed auth, 1 call/s")
+        print(f"Dagster's full log: {log_path}\n")
         before = {api: ledger.used_today() for api, ledger in _ledgers().items()}
-        _materialize_all(days)
+        failed = _land(_steps(days))
     _print_summary(before)
-    return 0
+    return 1 if failed else 0
+
+
+def _point_at_sandboxes(adict: str, ingrid: str, sfm: str, cert_file: Path, key_file: Path) -> None:
+    os.environ.update(
+        ADICT_BASE_URL=f"{adict}/adict/v2",
+        ADICT_TOKEN_URL=f"{adict}/oauth2/token",
+        ADICT_CLIENT_ID=SANDBOX_CLIENT_ID,
+        ADICT_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
+        INGRID_BASE_URL=ingrid,
+        INGRID_TOKEN_URL=f"{ingrid}/oauth2/token",
+        INGRID_CLIENT_ID=SANDBOX_CLIENT_ID,
+        INGRID_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
+        INGRID_CONTRACT_CODE=SANDBOX_CONTRACT,
+        SFM_BASE_URL=f"{sfm}/sfm/v1",
+        SFM_TOKEN_URL=f"{sfm}/oauth2/v2.0/token",
+        SFM_CLIENT_ID=SANDBOX_CLIENT_ID,
+        SFM_SCOPE=SFM_SANDBOX_SCOPE,
+        SFM_CERT_FILE=str(cert_file),
+        SFM_KEY_FILE=str(key_file),
+    )
+
+
+def _land(steps: list[Step]) -> list[Step]:
+    """Run each step on the persistent instance, a line each on the board; the failed."""
+    dagster_home()
+    instance, board = dg.DagsterInstance.get(), Board(sys.stdout)
+    with watching(board.show):
+        return [step for step in steps if not _materialize(step, instance, board)]
+
+
+def _log_path() -> Path:
+    logs = gazoduc_home() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs / f"demo-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
+
+
+@contextmanager
+def _logging_to(log_file: TextIO) -> Iterator[None]:
+    """Everything but our own lines goes to the log file: Python logging, warnings, and
+    Dagster's console logger, which looks up `sys.stderr` at each record."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    handler = logging.StreamHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers, root.level = [handler], logging.INFO
+    try:
+        with redirect_stderr(_WithoutColours(log_file)):
+            yield
+    finally:
+        root.handlers, root.level = handlers, level
+
+
+class _WithoutColours(io.TextIOBase):
+    """Dagster colours its console log when stdout is a terminal: the file gets plain text."""
+
+    def __init__(self, file: TextIO) -> None:
+        self.file = file
+
+    def write(self, text: str) -> int:
+        self.file.write(ANSI_COLOUR.sub("", text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+class Board:
+    """One line per step on the terminal. On a TTY the running step's bar is redrawn in
+    place (`\\r`); elsewhere (a pipe, CI, a test) only the finished lines are printed."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out, self.tty, self.title = out, out.isatty(), ""
+
+    def start(self, title: str) -> None:
+        self.title = title
+        self._redraw(f"  {title} ...")
+
+    def show(self, progress: Progress) -> None:
+        # The numbers first: a narrow terminal cuts the end of the line.
+        self._redraw(f"  {progress.bar()}  {self.title}")
+
+    def finish(self, ok: bool, detail: str) -> None:
+        self._redraw("")
+        print(f"{'✓' if ok else '✗'} {self.title}: {detail}", file=self.out, flush=True)
+
+    def _redraw(self, text: str) -> None:
+        if self.tty:  # one terminal row, or the carriage return cannot rub it out
+            width = shutil.get_terminal_size().columns - 1
+            self.out.write(f"\r\x1b[K{text[:width]}")
+            self.out.flush()
 
 
 def _sfm_issuer() -> tuple[Any, Path, Path]:
@@ -124,79 +208,106 @@ def _ledgers() -> dict[str, QuotaLedger]:
     }
 
 
-def _materialize_all(days: int) -> None:
-    from pipelines.definitions import defs  # after the environment points at the sandbox
+@dataclass(frozen=True)
+class Step:
+    title: str
+    api: str  # whose calls it spends
+    assets: tuple[str, ...]  # asset keys, "adict/access_rights"
+    partitions: dict[str, Any] = field(default_factory=dict)  # dg.materialize's arguments
 
-    dagster_home()
-    instance = dg.DagsterInstance.get()
+
+def _steps(days: int) -> list[Step]:
+    from pipelines.partitions import gas_day_of
+    from resources.ingrid_endpoints import ENDPOINTS
+
     today = paris_today()
     last_day = today - timedelta(days=1)
     first_day = last_day - timedelta(days=days - 1)
     last_month = month_key(today.replace(day=1) - timedelta(days=1))
-    steps: list[tuple[str, str, dict[str, Any]]] = [
-        ("access_rights", "snapshot", {}),
-        (
-            "informative_consumption",
-            f"gas days {first_day}..{last_day}",
+    now_day = gas_day_of(datetime.now(UTC))
+    dated = tuple(f"ingrid/{e.name}" for e in ENDPOINTS if e.dated)
+    reference = tuple(f"ingrid/{e.name}" for e in ENDPOINTS if not e.dated)
+    days_range = f"gas days {first_day}..{last_day}"
+    return [
+        Step("adict/access_rights (snapshot)", "adict", ("adict/access_rights",)),
+        Step(
+            f"adict/informative_consumption ({days_range})",
+            "adict",
+            ("adict/informative_consumption",),
             _range(first_day, last_day),
         ),
-        ("published_consumption", f"month {last_month}", {"partition_key": f"{last_month}-01"}),
-        ("contractual_data", "snapshot", {}),
-        ("technical_data", "snapshot", {}),
+        Step(
+            f"adict/published_consumption (month {last_month})",
+            "adict",
+            ("adict/published_consumption",),
+            {"partition_key": f"{last_month}-01"},
+        ),
+        Step("adict/contractual_data (snapshot)", "adict", ("adict/contractual_data",)),
+        Step("adict/technical_data (snapshot)", "adict", ("adict/technical_data",)),
+        Step(
+            f"ingrid/* ({len(dated)} resources, {days_range})",
+            "ingrid",
+            dated,
+            _range(first_day, last_day),
+        ),
+        Step(f"ingrid/* ({len(reference)} reference lists, snapshot)", "ingrid", reference),
+        Step(
+            f"sfm/flexibility_indicators (a capture of gas day {now_day})",
+            "sfm",
+            ("sfm/flexibility_indicators",),
+            {"partition_key": now_day.isoformat()},
+        ),
+        Step(
+            f"sfm/hms_profiles, rebuilt_hms_profiles (gas days {now_day - timedelta(days=1)}.."
+            f"{now_day + timedelta(days=1)})",
+            "sfm",
+            ("sfm/hms_profiles", "sfm/rebuilt_hms_profiles"),
+            _range(now_day - timedelta(days=1), now_day + timedelta(days=1)),
+        ),
     ]
-    for name, label, partitions in steps:
-        print(f"-> adict/{name}: {label}")
-        asset = defs.get_assets_def(dg.AssetKey(["adict", name]))
-        dg.materialize(
-            [asset], resources=defs.resources, instance=instance, run_config=QUIET, **partitions
-        )
-    _materialize_ingrid(defs, instance, first_day, last_day)
-    _materialize_sfm(defs, instance)
 
 
-def _materialize_sfm(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
-    from pipelines.partitions import gas_day_of
+def _materialize(step: Step, instance: dg.DagsterInstance, board: Board) -> bool:
+    """One run, as `dagster asset materialize` would launch it; its line on the board."""
+    from pipelines.definitions import defs
 
-    now_day = gas_day_of(datetime.now(UTC))
-    print(f"-> sfm/flexibility_indicators: a capture of gas day {now_day}")
-    indicators = defs.get_assets_def(dg.AssetKey(["sfm", "flexibility_indicators"]))
-    dg.materialize(
-        [indicators],
+    ledger = api_ledger(step.api)
+    used, started = ledger.used_today(), time.monotonic()
+    board.start(step.title)
+    result = dg.materialize(
+        [defs.get_assets_def(dg.AssetKey.from_user_string(key)) for key in step.assets],
         resources=defs.resources,
         instance=instance,
-        run_config=QUIET,
-        partition_key=now_day.isoformat(),
+        run_config=FULL_LOG,
+        raise_on_error=False,
+        **step.partitions,
     )
-    first, last = now_day - timedelta(days=1), now_day + timedelta(days=1)
-    print(f"-> sfm/hms_profiles, sfm/rebuilt_hms_profiles: gas days {first}..{last}")
-    programs = [
-        defs.get_assets_def(dg.AssetKey(["sfm", name]))
-        for name in ("hms_profiles", "rebuilt_hms_profiles")
-    ]
-    dg.materialize(
-        programs,
-        resources=defs.resources,
-        instance=instance,
-        run_config=QUIET,
-        **_range(first, last),
-    )
+    calls = ledger.used_today() - used
+    detail = [f"{calls:,} call{'s' if calls != 1 else ''} in {time.monotonic() - started:.0f} s"]
+    if not result.success:
+        detail.append(_failure(result))
+    detail.extend(_problems_logged(instance, result.run_id))
+    board.finish(result.success, "; ".join(detail))
+    return result.success
 
 
-def _materialize_ingrid(
-    defs: dg.Definitions, instance: dg.DagsterInstance, first: date, last: date
-) -> None:
-    from resources.ingrid_endpoints import ENDPOINTS
-
-    dated = [defs.get_assets_def(dg.AssetKey(["ingrid", e.name])) for e in ENDPOINTS if e.dated]
-    reference = [
-        defs.get_assets_def(dg.AssetKey(["ingrid", e.name])) for e in ENDPOINTS if not e.dated
-    ]
-    print(f"-> ingrid/*: {len(dated)} resources, gas days {first}..{last}")
-    dg.materialize(
-        dated, resources=defs.resources, instance=instance, run_config=QUIET, **_range(first, last)
+def _problems_logged(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """How many warnings and errors the run logged: the terminal's hint to read the file."""
+    levels = [entry.level for entry in instance.all_logs(run_id)]
+    counts = (
+        (sum(logging.WARNING <= level < logging.ERROR for level in levels), "warning"),
+        (sum(level >= logging.ERROR for level in levels), "error"),
     )
-    print(f"-> ingrid/*: {len(reference)} reference lists (snapshot)")
-    dg.materialize(reference, resources=defs.resources, instance=instance, run_config=QUIET)
+    return [f"{n} {what}{'s' if n > 1 else ''} in the log" for n, what in counts if n]
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    """The first error of a failed run, on one line (the log file has the whole story)."""
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if error is not None:
+            return " ".join(error.message.split())[:200]
+    return "failed, see the log"
 
 
 def _range(first: date, last: date) -> dict[str, Any]:
@@ -211,14 +322,10 @@ def _range(first: date, last: date) -> dict[str, Any]:
 
 def _print_summary(before: dict[str, int]) -> None:
     catalog = gazoduc_home() / "warehouse.duckdb"
-    print(f"\nWarehouse: {catalog}")
     with duckdb.connect(str(catalog), read_only=True) as con:
-        views = con.execute(
-            "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1, 2"
-        ).fetchall()
-        for schema, view in views:
-            (rows,) = con.execute(f"SELECT count(*) FROM {schema}.{view}").fetchall()[0]
-            print(f"  {schema + '.' + view:<42} {rows:>8,} rows")
+        print(f"\nWarehouse {catalog}: rows per view")
+        for line in _two_columns(_rows_per_view(con)):
+            print(f"  {line}")
         print()
         for api, ledger in _ledgers().items():
             used = ledger.used_today()
@@ -229,3 +336,22 @@ def _print_summary(before: dict[str, int]) -> None:
         for query in EXAMPLE_QUERIES:
             print(f"\nExample query:{query}")
             print(con.sql(query))
+        print("More in README.md, section Querying.")
+
+
+def _rows_per_view(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    views = con.sql(
+        "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+    ).fetchall()
+    return [(view, con.sql(f"SELECT count(*) FROM {view}").fetchall()[0][0]) for (view,) in views]
+
+
+def _two_columns(counts: list[tuple[str, int]]) -> list[str]:
+    """The views side by side, so the list fits on a screen with the rest."""
+    width = max((len(view) for view, _ in counts), default=0)
+    cells = [f"{view:<{width}} {rows:>7,}" for view, rows in counts]
+    half = (len(cells) + 1) // 2
+    return [
+        f"{left}   {right}".rstrip()
+        for left, right in zip_longest(cells[:half], cells[half:], fillvalue="")
+    ]

@@ -433,14 +433,14 @@ class AdictResource(UpstreamResource):
 
     API: ClassVar[str] = API
     client_secret: str = Field(repr=False)
-    scope: str = "/adict/v2"
-    calls_per_day: int = 6000  # the smallest tier (contract annex 4)
+    scope: str | None = None
 
     @contextmanager
     def client(self) -> Iterator[AdictClient]:
         """A client for one run: its own HTTP pool and token, the shared quota ledger."""
+        self.check()
         with httpx.Client(timeout=timeouts(), follow_redirects=False) as http:
             credentials = ClientCredentials(
-                http, self.token_url, self.client_id, self.client_secret, self.scope
+                http, self.token_url, self.client_id, self.client_secret, self.value("scope")
             )
             yield AdictClient(self.base_url, ApiCaller(http, credentials, self.ledger()))

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import dagster as dg
 import httpx
 import tenacity
 
+from pipelines import settings
 from resources.quota import QuotaLedger, QuotaLimits, ledger_path
 from resources.quota import clock as quota_clock
 
@@ -355,18 +356,43 @@ def _short(text: str, limit: int = 300) -> str:
 class UpstreamResource(dg.ConfigurableResource):
     """What every upstream is configured with: where it is, who we are, how fast we may go.
 
-    Each API's resource adds its own credentials; all take their calls from the shared
-    ledger under their own name, so ADICT's budget never pays for Ingrid's calls.
+    Each field stands for the variable `<API>_<FIELD>` (`ADICT_BASE_URL` for `base_url`)
+    and is checked against that variable's form (`pipelines/settings.py`) when a run that
+    needs the API starts, and when a client is made: a bad value fails there, before any
+    call, with a message naming the variable. A field left None takes its variable, or its
+    default, at that moment. Each API's resource adds its own credentials; all take their
+    calls from the shared ledger under their own name, so ADICT's budget never pays for
+    Ingrid's calls.
     """
 
     API: ClassVar[str]
     base_url: str
     token_url: str
     client_id: str
-    calls_per_second: float = 1.0
-    calls_per_day: int = 10_000
-    state_dir: str = ".gazoduc/state"
+    calls_per_second: float | None = None
+    calls_per_day: int | None = None
+    state_dir: str | None = None  # None: $GAZODUC_HOME/state
+
+    @classmethod
+    def variable(cls, field_name: str) -> str:
+        return f"{cls.API.upper()}_{field_name.upper()}"
+
+    def value(self, field_name: str) -> Any:
+        """A field's value, or its variable's when the field was left None; checked."""
+        return settings.read(self.variable(field_name), getattr(self, field_name))
+
+    def check(self) -> None:
+        """Every field that stands for a variable, against that variable's form."""
+        for field_name in type(self).model_fields:
+            if self.variable(field_name) in settings.BY_NAME:
+                self.value(field_name)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self.check()  # Dagster has read the EnvVars by now: the run fails here, clearly
+
+    def limits(self) -> QuotaLimits:
+        return QuotaLimits(self.value("calls_per_second"), self.value("calls_per_day"))
 
     def ledger(self) -> QuotaLedger:
-        limits = QuotaLimits(self.calls_per_second, self.calls_per_day)
-        return QuotaLedger(ledger_path(Path(self.state_dir)), self.API, self.client_id, limits)
+        state = Path(self.state_dir) if self.state_dir else settings.gazoduc_home() / "state"
+        return QuotaLedger(ledger_path(state), self.API, self.client_id, self.limits())

@@ -159,6 +159,7 @@ class IngridResource(UpstreamResource):
 
     @contextmanager
     def client(self) -> Iterator[IngridClient]:
+        self.check()
         with httpx.Client(timeout=timeouts(), follow_redirects=False) as http:
             credentials = ClientCredentials(
                 http, self.token_url, self.client_id, self.client_secret, basic_auth=True

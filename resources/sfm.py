@@ -150,6 +150,7 @@ class SfmResource(UpstreamResource):
 
     @contextmanager
     def client(self) -> Iterator[SfmClient]:
+        self.check()
         assertion = self.assertion()
         with httpx.Client(timeout=timeouts(), follow_redirects=False) as http:
             credentials = ClientCredentials(

@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from pipelines.settings import gazoduc_home
 from warehouse.adict import ACCESS_RIGHTS
 from warehouse.catalog import hold, refresh_catalog, release
 from warehouse.raw import RawZone
@@ -22,13 +23,13 @@ class MissingUpstreamData(RuntimeError):
 class WarehouseResource(dg.ConfigurableResource):
     """Curated Parquet under `<home>/warehouse`, catalog at `<home>/warehouse.duckdb`."""
 
-    home: str = ".gazoduc"
+    home: str  # relative: to the project folder, as GAZODUC_HOME (pipelines/settings.py)
     # Holder names, e-mails and phones stay out of the warehouse unless the operator opts in.
     keep_personal_data: bool = False
 
     @property
     def home_path(self) -> Path:
-        return Path(self.home).resolve()
+        return gazoduc_home(self.home)
 
     def store(self, spec: TableSpec) -> PartitionStore:
         return PartitionStore(self.home_path / "warehouse", spec)

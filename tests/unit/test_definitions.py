@@ -1,7 +1,12 @@
+import os
+import subprocess
+import sys
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pytest
 
 from pipelines.definitions import defs
 from pipelines.schedules import informative_refresh_window, published_refresh_months
@@ -148,3 +153,52 @@ def test_a_schedule_skips_its_tick_while_the_previous_run_of_its_job_is_going() 
         result = schedule.evaluate_tick(context)
     assert not result.run_requests
     assert "still going" in (result.skip_message or "")
+
+
+REACHABLE_ADICT = {
+    "ADICT_BASE_URL": "http://127.0.0.1:9/adict/v2",
+    "ADICT_TOKEN_URL": "http://127.0.0.1:9/oauth2/token",
+    "ADICT_CLIENT_ID": "client",
+    "ADICT_CLIENT_SECRET": "s3cr3t-never-logged-7f1c",
+}
+
+
+def test_a_bad_value_does_not_stop_the_definitions_from_loading(tmp_path: Path) -> None:
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    env = os.environ | {"ADICT_CALLS_PER_DAY": "6k", "DAGSTER_HOME": str(dagster_home)}
+    dagster = Path(sys.executable).parent / "dagster"
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "pipelines.definitions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "All code locations passed validation" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "variable, value, expected",
+    [
+        ("ADICT_CALLS_PER_DAY", "6k", "a whole number of calls per Europe/Paris day above 0"),
+        ("ADICT_CALLS_PER_SECOND", "-1", "a number of calls per second above 0"),
+        ("ADICT_BASE_URL", "api.grdf.fr/adict", "an http:// or https:// URL"),
+    ],
+)
+def test_the_first_adict_run_with_a_bad_value_fails_naming_the_variable(
+    variable: str, value: str, expected: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, good in (REACHABLE_ADICT | {variable: value}).items():
+        monkeypatch.setenv(name, good)
+    asset = defs.get_assets_def(dg.AssetKey(["adict", "access_rights"]))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [asset], resources=defs.resources, instance=instance, raise_on_error=False
+        )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert f"SettingError: {variable}={value!r}: expected {expected}" in message
+    assert not (home / "state").exists()  # no call was made
