@@ -13,7 +13,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-from pipelines.settings import SETTINGS, SettingError, gazoduc_home
+from resources.settings import SETTINGS, SettingError, gazoduc_home
 
 log = logging.getLogger("gazoduc")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,7 @@ def _dev(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from pipelines.definitions import warehouse_resource
     from pipelines.operations import plan_for_portfolio, plan_for_rights
-    from pipelines.settings import api_ledger
+    from resources.settings import api_ledger
 
     dataset = _dataset(args.asset)
     if args.portfolio_size:
@@ -187,8 +187,8 @@ def _reparse(args: argparse.Namespace) -> int:
 
 
 def _quota(_: argparse.Namespace) -> int:
-    from pipelines.settings import daily_budget
     from resources.quota import last_rejections, ledger_path, usage_by_client
+    from resources.settings import daily_budget
 
     path = ledger_path(gazoduc_home() / "state")
     rows = usage_by_client(path)

@@ -602,7 +602,7 @@ def _today() -> date:
 
 def adict_from_environment() -> AdictResource:
     """The ADICT client the Dagster definitions bind, from the same variables."""
-    from pipelines.settings import pacing, setting
+    from resources.settings import pacing, setting
 
     return AdictResource(
         base_url=setting("ADICT_BASE_URL"),

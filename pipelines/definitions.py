@@ -1,7 +1,7 @@
 """The one entry point Dagster loads: assets, resources, jobs, bound to the environment.
 
 Loading reads no variable, so a bad value never stops the definitions from loading: the
-run that needs it fails, naming the variable (`pipelines/settings.py`). Variables with no
+run that needs it fails, naming the variable (`resources/settings.py`). Variables with no
 default are bound through `dagster.EnvVar`: Dagster reads them when a run starts, shows
 which variable each field comes from and never stores a value. EnvVar cannot carry a
 default, so the variables that have one are read when the run starts too: the upstream
@@ -18,9 +18,9 @@ from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
 from assets.sfm import SFM_ASSETS, SFM_CHECKS
 from pipelines.runs import free_slots_of_dead_runs
 from pipelines.schedules import JOBS, SCHEDULES
-from pipelines.settings import gazoduc_home, keep_personal_data
 from resources.adict import AdictResource
 from resources.ingrid import IngridResource
+from resources.settings import gazoduc_home, keep_personal_data
 from resources.sfm import SfmResource
 from warehouse.resource import WarehouseResource
 

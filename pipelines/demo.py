@@ -29,8 +29,8 @@ import duckdb
 
 from pipelines.partitions import month_key, paris_today
 from pipelines.progress import Progress, watching
-from pipelines.settings import api_ledger, gazoduc_home
 from resources.quota import QuotaLedger
+from resources.settings import api_ledger, gazoduc_home
 
 SANDBOX_CLIENT_ID = "gazoduc-sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"  # the sandbox's own, public test credential

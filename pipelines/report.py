@@ -31,8 +31,8 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-from pipelines.settings import daily_budget, gazoduc_home
 from resources.quota import PARIS, ledger_path, paris_day
+from resources.settings import daily_budget, gazoduc_home
 from warehouse.catalog import HIVE_TYPES, catalog_path
 from warehouse.tables import ALL_TABLES
 

@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 
 from pipelines.partitions import gas_day_of
-from pipelines.settings import setting
 from resources.ingrid_endpoints import ENDPOINTS as INGRID_ENDPOINTS
+from resources.settings import setting
 
 TIMEZONE = "Europe/Paris"
 TickFunction = Callable[[dg.ScheduleEvaluationContext], dg.RunRequest]

@@ -474,7 +474,7 @@ def _units(text: str) -> tuple[str, int]:
 
 def sfm_resource() -> SfmResource:
     """The SFM client's settings, bound the way pipelines/definitions.py binds resources."""
-    from pipelines.settings import pacing, setting
+    from resources.settings import pacing, setting
     from resources.sfm import SfmResource
 
     return SfmResource(

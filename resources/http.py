@@ -22,7 +22,7 @@ import dagster as dg
 import httpx
 import tenacity
 
-from pipelines import settings
+from resources import settings
 from resources.quota import QuotaLedger, QuotaLimits, ledger_path
 from resources.quota import clock as quota_clock
 
@@ -357,7 +357,7 @@ class UpstreamResource(dg.ConfigurableResource):
     """What every upstream is configured with: where it is, who we are, how fast we may go.
 
     Each field stands for the variable `<API>_<FIELD>` (`ADICT_BASE_URL` for `base_url`)
-    and is checked against that variable's form (`pipelines/settings.py`) when a run that
+    and is checked against that variable's form (`resources/settings.py`) when a run that
     needs the API starts, and when a client is made: a bad value fails there, before any
     call, with a message naming the variable. A field left None takes its variable, or its
     default, at that moment. Each API's resource adds its own credentials; all take their

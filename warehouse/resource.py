@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from pipelines.settings import gazoduc_home
+from resources.settings import gazoduc_home
 from warehouse.adict import ACCESS_RIGHTS
 from warehouse.catalog import hold, refresh_catalog, release
 from warehouse.raw import RawZone
@@ -23,7 +23,7 @@ class MissingUpstreamData(RuntimeError):
 class WarehouseResource(dg.ConfigurableResource):
     """Curated Parquet under `<home>/warehouse`, catalog at `<home>/warehouse.duckdb`."""
 
-    home: str  # relative: to the project folder, as GAZODUC_HOME (pipelines/settings.py)
+    home: str  # relative: to the project folder, as GAZODUC_HOME (resources/settings.py)
     # Holder names, e-mails and phones stay out of the warehouse unless the operator opts in.
     keep_personal_data: bool = False
 

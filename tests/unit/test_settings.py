@@ -11,7 +11,9 @@ import dagster as dg
 import pytest
 
 from pipelines.definitions import defs
-from pipelines.settings import (
+from resources.adict import AdictResource
+from resources.http import UpstreamResource
+from resources.settings import (
     PROJECT_DIR,
     SETTINGS,
     MissingSetting,
@@ -21,8 +23,6 @@ from pipelines.settings import (
     keep_personal_data,
     read,
 )
-from resources.adict import AdictResource
-from resources.http import UpstreamResource
 from warehouse.resource import WarehouseResource
 
 ADICT = dict(
@@ -110,7 +110,7 @@ def test_a_misspelt_personal_data_flag_is_refused_not_read_as_no(
 def _home_seen_from(cwd: Path) -> list[str]:
     """The home a fresh process started in `cwd` finds, by the settings and the warehouse."""
     script = (
-        "from pipelines.settings import gazoduc_home\n"
+        "from resources.settings import gazoduc_home\n"
         "from warehouse.resource import WarehouseResource\n"
         "print(gazoduc_home())\n"
         "print(WarehouseResource(home='relative-home').home_path)\n"
