@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import dagster as dg
 import httpx
@@ -264,9 +264,9 @@ class ApiCaller:
         self.stats.sent += 1
         response = self.http.send(request, stream=True)
         try:
-            if response.status_code != 429:
-                # An upper bound of grant-to-arrival: the ledger spaces slots by it.
-                self.ledger.observed(slot, quota_clock() - slot.at)
+            # An upper bound of grant-to-arrival: the next slot leaves room for it.
+            delay = quota_clock() - slot.at
+            self.ledger.observed(slot, delay, rejected=response.status_code == 429)
             yield response
         finally:
             response.close()
@@ -376,6 +376,18 @@ class UpstreamResource(dg.ConfigurableResource):
     @classmethod
     def variable(cls, field_name: str) -> str:
         return f"{cls.API.upper()}_{field_name.upper()}"
+
+    @classmethod
+    def from_environment(cls) -> Self:
+        """The resource as a run sees it, for commands outside Dagster: each field whose
+        variable has no default is read now (a clear error if unset); the others are left
+        to be read, and checked, when a client is made."""
+        required = {
+            name: settings.setting(cls.variable(name))
+            for name in cls.model_fields
+            if (spec := settings.BY_NAME.get(cls.variable(name))) and spec.default is None
+        }
+        return cls(**required)
 
     def value(self, field_name: str) -> Any:
         """A field's value, or its variable's when the field was left None; checked."""
