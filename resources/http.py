@@ -292,19 +292,31 @@ TIMEOUT_ATTEMPTS = 2
 NOT_ACTED_ON = frozenset({401, 429, 503})
 
 
+# A per-second 429 was refused before the server did anything: not a failure of the
+# call, a sign of someone else on our client id. Many are tolerated (each widens the
+# ledger's spacing), within the call budget.
+MAX_RATE_REJECTIONS = 20
+
+
 class _StopRetrying(tenacity.stop.stop_base):
-    """Stop after `attempts`, after TIMEOUT_ATTEMPTS timeouts, or past the call budget."""
+    """Stop after `attempts` failures, TIMEOUT_ATTEMPTS timeouts, MAX_RATE_REJECTIONS
+    per-second refusals, or past the call budget."""
 
     def __init__(self, attempts: int) -> None:
         self.attempts = attempts
-        self.timeouts = 0
+        self.failures = self.timeouts = self.rejections = 0
 
     def __call__(self, state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        self.timeouts += isinstance(exc, httpx.TimeoutException)
+        if isinstance(exc, RetryableError) and exc.status == 429:
+            self.rejections += 1
+        else:
+            self.failures += 1
+            self.timeouts += isinstance(exc, httpx.TimeoutException)
         return (
-            state.attempt_number >= self.attempts
+            self.failures >= self.attempts
             or self.timeouts >= TIMEOUT_ATTEMPTS
+            or self.rejections >= MAX_RATE_REJECTIONS
             or (state.seconds_since_start or 0.0) >= CALL_BUDGET_SECONDS
         )
 
