@@ -19,7 +19,7 @@ from datetime import date
 import dagster as dg
 
 from pipelines.progress import Progress
-from resources.http import FatalUpstreamError, UpstreamError
+from resources.http import FatalUpstreamError, RequestNotSent, UpstreamError
 from resources.quota import QuotaExhausted
 from resources.streams import MalformedStreamError
 from warehouse.raw import RawZone
@@ -142,7 +142,9 @@ def fetch_all(
             raise _fatal(exc, report) from None
         except (UpstreamError, MalformedStreamError) as exc:
             context.log.error(f"{dataset} {planned}: {exc}")
-            report.failed[str(planned)], streak = str(exc), streak + 1
+            report.failed[str(planned)] = str(exc)
+            # A call that was never sent (an invalid id) says nothing of the upstream.
+            streak = streak if isinstance(exc, RequestNotSent) else streak + 1
             if streak >= MAX_CONSECUTIVE_FAILURES:
                 report.gave_up = str(exc)
                 break

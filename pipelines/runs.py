@@ -36,6 +36,11 @@ def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         pid = _local_pid(instance, run)
         if pid is None or _running(pid, record.start_time):
             continue
+        # Its process is gone, so whatever it wrote is written: it may have finished
+        # between the listing and now, and a finished run is never failed after the fact.
+        run = instance.get_run_by_id(run.run_id)
+        if run is None or run.status not in UNFINISHED:
+            continue
         instance.report_run_failed(
             run,
             f"the process of this run (pid {pid}) is gone: killed or crashed. Marked failed "
@@ -54,8 +59,8 @@ def _free_slots_of_finished_runs(instance: dg.DagsterInstance) -> list[str]:
     for run_id in storage.get_concurrency_run_ids():
         run = instance.get_run_by_id(run_id)
         if run is None or run.status in FINISHED:
-            freed = storage.free_concurrency_slots_for_run(run_id)
-            lines.append(f"run {run_id}: freed {freed or 0} pool slot(s) it held when it ended")
+            storage.free_concurrency_slots_for_run(run_id)
+            lines.append(f"run {run_id}: ended; the pool slots it still held are freed")
     return lines
 
 
@@ -82,9 +87,12 @@ def _running(pid: int, run_started: float | None) -> bool:
     except PermissionError:
         return True
     stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():  # not Linux: trust the signal
+    if not Path("/proc/self/stat").exists():  # not Linux: trust the signal
         return True
-    fields = stat.read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:  # it ended between the signal and the read
+        return False
     if fields[0] == "Z":
         return False
     started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")

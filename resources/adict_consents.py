@@ -115,7 +115,7 @@ class ConsentsClient:
             return None
 
         return self._write(
-            lambda: self.writes.call("PUT", url, _read_gda, json=declaration),
+            lambda: self.writes.call("PUT", url, _read_gda, idempotent=False, json=declaration),
             read_back,
             f"declaration of PCE {id_pce}",
         )
@@ -131,7 +131,7 @@ class ConsentsClient:
             return None
 
         return self._write(
-            lambda: self.writes.call("PATCH", url, _read_gda),
+            lambda: self.writes.call("PATCH", url, _read_gda, idempotent=False),
             read_back,
             f"revocation of {id_droit_acces}",
         )
@@ -151,7 +151,7 @@ class ConsentsClient:
             return GdaAnswer(200, "", message, without_holder(right), True)
 
         return self._write(
-            lambda: self.writes.call("PUT", url, _read_gda, files=parts),
+            lambda: self.writes.call("PUT", url, _read_gda, idempotent=False, files=parts),
             read_back,
             f"proofs for {id_droit_acces}",
         )
@@ -160,7 +160,6 @@ class ConsentsClient:
         self, send: Callable[[], GdaAnswer], read_back: Callable[[], GdaAnswer | None], what: str
     ) -> GdaAnswer:
         for attempt in range(1, self.WRITE_ATTEMPTS + 1):
-            refused_before = self.writes.stats.rejected_429
             try:
                 return send()
             except AuthError:
@@ -168,7 +167,9 @@ class ConsentsClient:
             except UpstreamError as exc:
                 if attempt == self.WRITE_ATTEMPTS:
                     raise
-                refused = self.writes.stats.rejected_429 > refused_before
+                # Decided by how the last attempt failed: an earlier 429 says nothing of it.
+                last = exc.__cause__
+                refused = isinstance(last, RetryableError) and last.status == 429
                 if not refused and _may_have_acted(exc):
                     log.warning("%s: %s; reading the right back before sending again", what, exc)
                     if (settled := read_back()) is not None:

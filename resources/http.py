@@ -7,6 +7,7 @@ describes only its endpoints and record shapes.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -34,6 +35,8 @@ T = TypeVar("T")
 TOKEN_RENEW_MARGIN_SECONDS = 60
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 120
+# A Retry-After beyond this is read as this (two days: past any daily reset).
+MAX_RETRY_AFTER_HONOURED = 2 * 86_400.0
 # Up to this much is added at random to every wait before a retry.
 JITTER_SECONDS = 1.0
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -180,7 +183,7 @@ class ApiCaller:
         a response cut mid-stream raises httpx.TransportError there, which is retried
         too: nothing read from a failed attempt is ever returned. A call that is not
         `idempotent` (a declaration POST) is retried only when the server surely did not
-        act on it: refused before reading it (401, 429, 503), or never reached.
+        act on it: refused before reading it (401, 429), or never reached.
         """
         request = self._build(method, url, **kwargs)
         retrying = tenacity.Retrying(
@@ -195,20 +198,30 @@ class ApiCaller:
         renewed = [False]  # a 401 renews the token once per call, then it is an AuthError
         try:
             return retrying(self._attempt, request, read, renewed)
-        except httpx.TransportError as exc:
-            unsure = (
-                ""
-                if idempotent or _surely_not_received(exc)
-                else ("; the server may have acted on it: check before sending it again")
-            )
-            raise UpstreamError(
-                f"{method} {request.url.path}: {type(exc).__name__} after "
-                f"{self._attempts(retrying)}{unsure}"
-            ) from exc
-        except RetryableError as exc:
-            raise UpstreamError(
-                f"{method} {request.url.path}: {exc} (gave up after {self._attempts(retrying)})"
-            ) from exc
+        except (httpx.TransportError, RetryableError) as exc:
+            raise self._gave_up(request, retrying, exc, idempotent) from exc
+        except httpx.HTTPError as exc:  # a body that does not decode, a bad redirect
+            raise UpstreamError(f"{method} {request.url.path}: {exc!r}") from exc
+
+    def _gave_up(
+        self,
+        request: httpx.Request,
+        retrying: tenacity.Retrying,
+        exc: Exception,
+        idempotent: bool,
+    ) -> UpstreamError:
+        """The final error of a call: what failed, after how many attempts, and for a call
+        that is not idempotent whether the server may have acted on it."""
+        what = f"{type(exc).__name__}" if isinstance(exc, httpx.TransportError) else str(exc)
+        unsure = (
+            ""
+            if idempotent or _surely_not_received(exc)
+            else ("; the server may have acted on it: check before sending it again")
+        )
+        return UpstreamError(
+            f"{request.method} {request.url.path}: {what} "
+            f"(gave up after {self._attempts(retrying)}){unsure}"
+        )
 
     def _build(self, method: str, url: str, **kwargs: object) -> httpx.Request:
         """The request, built before any slot is spent on it: an id that makes no URL
@@ -289,7 +302,7 @@ CALL_BUDGET_SECONDS = 300.0
 # once is likely to again, and each attempt is counted against our quota.
 TIMEOUT_ATTEMPTS = 2
 # Statuses a server sends before acting on a request: retrying cannot repeat an action.
-NOT_ACTED_ON = frozenset({401, 429, 503})
+NOT_ACTED_ON = frozenset({401, 429})  # not 503: a gateway may send it after forwarding
 
 
 # A per-second 429 was refused before the server did anything: not a failure of the
@@ -349,9 +362,11 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:  # "inf", "nan" or years ahead: not a delay anyone meant
+        return min(max(0.0, seconds), MAX_RETRY_AFTER_HONOURED) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -23,13 +23,16 @@ PARIS = ZoneInfo("Europe/Paris")
 
 # GRDF counts *arrivals*. A call granted at g and answered (headers) d seconds later
 # arrived at the server no later than g + d; the next call arrives no earlier than its own
-# grant. So granting the next call at least 1/limit + d after the previous grant keeps
-# arrivals 1/limit apart however the machine's load delays them: the spacing follows the
-# previous call's own delay, measured, not a guess. While that call is unanswered its
-# delay is not known yet: the next claimant waits for the answer, up to UNANSWERED_MARGIN.
+# grant. So granting the next call 1/limit + d after the previous grant keeps arrivals
+# 1/limit apart however the machine's load delays them: the spacing follows the previous
+# call's own measured delay. d also counts the server's work before its first byte, which
+# a real upstream may take long over: the delay is capped at MAX_DELAY_MARGIN, so a slow
+# upstream costs at most that much of the rate (≥ 0.95 of the limit), and the per-second
+# 429s that a longer delay could still cause widen the spacing through the penalty. While
+# the previous call is unanswered, the next claimant waits for its answer, up to the cap.
 # Fractions of 1/limit:
 BASE_MARGIN = 0.01  # clock granularity, the server's own timing
-UNANSWERED_MARGIN = 0.1  # assumed delay of a call still unanswered after that long
+MAX_DELAY_MARGIN = 0.04  # the most of the previous call's delay the spacing waits for
 PENALTY_STEP = 0.25  # added by each per-second 429 (a client whose ledger we cannot see)
 MAX_PENALTY = 2.0  # up to 3 × 1/limit: room for a second, uncoordinated client
 PENALTY_DECAY = 0.98  # per call answered without a rejection
@@ -89,12 +92,17 @@ class QuotaLimits:
 class QuotaExhausted(RuntimeError):
     """Today's budget is spent; carries when it resets so callers can say so."""
 
-    def __init__(self, api: str, used: int, limit: int, resets_at: datetime) -> None:
+    def __init__(
+        self, api: str, used: int, limit: int, resets_at: datetime, by_server: bool = False
+    ) -> None:
         self.api, self.used, self.limit, self.resets_at = api, used, limit, resets_at
-        super().__init__(
-            f"{api}: {used:,} of {limit:,} calls used today; "
-            f"resumes after {resets_at:%Y-%m-%d %H:%M} Europe/Paris"
+        spent = (
+            f"the server says today's budget is spent although this machine counted "
+            f"{used:,} of {limit:,} calls (another user of the same client id?)"
+            if by_server
+            else f"{used:,} of {limit:,} calls used today"
         )
+        super().__init__(f"{api}: {spent}; resumes after {resets_at:%Y-%m-%d %H:%M} Europe/Paris")
 
 
 @dataclass(frozen=True)
@@ -150,19 +158,18 @@ class QuotaLedger:
             self._con.execute("BEGIN IMMEDIATE")
             try:
                 yield self._con
+                self._con.execute("COMMIT")
             except BaseException:
-                self._con.execute("ROLLBACK")
+                if self._con.in_transaction:  # a failed COMMIT too: never leave it open
+                    self._con.execute("ROLLBACK")
                 raise
-            self._con.execute("COMMIT")
 
     def exhausted_by_server(self, retry_after: float) -> QuotaExhausted:
-        """The error to raise when the server says our daily budget is spent."""
-        now = clock()
+        """The error to raise when the server says our daily budget is spent, although this
+        machine's ledger counted less: another user of the same client id spent it."""
+        resets_at = datetime.fromtimestamp(clock() + retry_after, PARIS)
         return QuotaExhausted(
-            self.api,
-            self.used_today(),
-            self.limits.calls_per_day,
-            datetime.fromtimestamp(now + retry_after, PARIS),
+            self.api, self.used_today(), self.limits.calls_per_day, resets_at, by_server=True
         )
 
     def acquire(self) -> Slot:
@@ -224,8 +231,8 @@ class QuotaLedger:
     def _spacing(self, con: sqlite3.Connection, delay: float | None) -> float:
         """1/limit with its margins, plus the previous call's grant-to-answer delay."""
         interval = self.limits.interval
-        if delay is None:
-            delay = UNANSWERED_MARGIN * interval
+        cap = MAX_DELAY_MARGIN * interval
+        delay = cap if delay is None else min(delay, cap)
         return interval * (1 + BASE_MARGIN + self._penalty(con)) + delay
 
     def _penalty(self, con: sqlite3.Connection) -> float:

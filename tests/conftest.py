@@ -27,6 +27,19 @@ CLIENT_ID = "gazoduc-tests"
 CLIENT_SECRET = "s3cr3t-never-logged-7f1c"  # distinctive, so a leak is easy to find
 
 
+@pytest.fixture(autouse=True)
+def no_stale_dagster_state_storage() -> Iterator[None]:
+    """Dagster 1.13 keeps the defs-state storage of the last instance entered in a context
+    variable, and `instance_for_test` can leave it pointing at a deleted folder: the next
+    `materialize` of the same worker then fails with "unable to open database file".
+    Each test starts and ends without one."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield
+    _current_storage.set(None)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test gets its own GAZODUC_HOME: tests never share state."""

@@ -14,6 +14,7 @@ run asks for it again (one call) and a reparse goes on with the others.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -73,7 +74,8 @@ class RawZone:
         private_dir(self.root)
         private_dir(self.manifest.parent)
         with self._connection() as con:
-            _migrate(con)
+            _migrate(con)  # its own transaction, committed here
+        with self._connection() as con:
             con.executescript(_SCHEMA)
             con.execute("PRAGMA journal_mode=WAL")
         for path in _sqlite_files(self.manifest):
@@ -152,7 +154,11 @@ class RawZone:
         try:
             with pa.input_stream(str(self.root / answer.path), compression="zstd") as stream:
                 body = stream.read()
+        except MemoryError:
+            raise
         except (OSError, pa.ArrowException) as exc:
+            if _machine_trouble(exc):  # the answer may be fine: not set aside
+                raise
             raise self._set_aside(answer, f"unreadable ({exc})") from None
         if hashlib.sha256(body).hexdigest() != answer.checksum:
             raise self._set_aside(answer, "does not match its checksum")
@@ -216,8 +222,16 @@ def private_dir(path: Path) -> None:
         folder.chmod(PRIVATE_DIR)
 
 
+def _machine_trouble(exc: BaseException) -> bool:
+    """An error of this machine (too many open files, a permission, a disk error), not of
+    the stored bytes: a missing file or a failed decompression (no errno) are damage."""
+    return isinstance(exc, OSError) and exc.errno not in (None, errno.ENOENT)
+
+
 def _migrate(con: sqlite3.Connection) -> None:
-    """Manifests written before `scope` named their scope column `id_pce`: renamed in place."""
+    """Manifests written before `scope` named their scope column `id_pce`: renamed in place,
+    in one write transaction (two processes may open an old manifest at once)."""
+    con.execute("BEGIN IMMEDIATE")
     columns = {row[1] for row in con.execute("PRAGMA table_info(answers)")}
     if "id_pce" in columns:
         con.execute("DROP INDEX IF EXISTS answers_by_pce")

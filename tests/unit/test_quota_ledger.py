@@ -116,14 +116,20 @@ def test_the_next_slot_leaves_room_for_the_previous_calls_delay(
     ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1.0, 100))
     base = 1.0 + resources.quota.BASE_MARGIN
     first = ledger.acquire()
-    ledger.observed(first, 0.06)
+    ledger.observed(first, 0.03)
     second = ledger.acquire()
-    assert second.at - first.at == pytest.approx(base + 0.06)
-    ledger.observed(second, 0.002)
-    assert ledger.acquire().at - second.at == pytest.approx(base + 0.002)
+    assert second.at - first.at == pytest.approx(base + 0.03)
     # Worst case of the arrivals: the first as late as its answer, the next as early as
     # its grant.
-    assert second.at - (first.at + 0.06) >= 1.0
+    assert second.at - (first.at + 0.03) >= 1.0
+    ledger.observed(second, 0.002)
+    third = ledger.acquire()
+    assert third.at - second.at == pytest.approx(base + 0.002)
+    # A slow upstream (its headers after 2 s) costs the rate a bounded margin, no more.
+    ledger.observed(third, 2.0)
+    fourth = ledger.acquire()
+    assert fourth.at - third.at == pytest.approx(base + resources.quota.MAX_DELAY_MARGIN)
+    assert 1 / (fourth.at - third.at) >= 0.95
 
 
 def test_a_call_still_unanswered_holds_the_next_one_back_by_a_bounded_margin(
@@ -134,7 +140,7 @@ def test_a_call_still_unanswered_holds_the_next_one_back_by_a_bounded_margin(
     first = ledger.acquire()  # its answer never comes (a cut connection, a killed process)
     second = ledger.acquire()
     interval = 0.5
-    expected = interval * (1 + resources.quota.BASE_MARGIN + resources.quota.UNANSWERED_MARGIN)
+    expected = interval * (1 + resources.quota.BASE_MARGIN + resources.quota.MAX_DELAY_MARGIN)
     assert second.at - first.at == pytest.approx(expected, abs=resources.quota.POLL_SECONDS)
 
 
