@@ -91,7 +91,9 @@ def test_a_stream_cut_every_time_fails_the_call(adict_upstream: Callable[..., Up
     upstream.sandbox.faults.update({"cut_next": 100})
     today = paris_today()
     with upstream.resource().client() as client:
-        with pytest.raises(UpstreamError, match="RemoteProtocolError after 5 attempts"):
+        with pytest.raises(
+            UpstreamError, match=r"RemoteProtocolError \(gave up after 5 attempts\)"
+        ):
             client.window(
                 "informative_consumption",
                 pce(upstream, JJ),
