@@ -19,6 +19,7 @@ run: $(BIN)/gazoduc
 ## test: the whole suite (CI calls this)
 test: $(BIN)/gazoduc
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 ## dev: the Dagster UI on the same definitions, with the sandbox running
@@ -31,7 +32,9 @@ lint: $(BIN)/gazoduc
 bench: $(BIN)/gazoduc
 	$(BIN)/python bench/adict_quota.py
 	$(BIN)/python bench/ingrid_quota.py
+	$(BIN)/python bench/adict_planner.py
 	$(BIN)/python bench/landing_throughput.py
+	$(BIN)/python bench/reparse_throughput.py
 	$(BIN)/python bench/warehouse_queries.py
 
 clean:

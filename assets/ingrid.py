@@ -92,7 +92,7 @@ def _checks(asset: dg.AssetsDefinition, endpoint: Endpoint) -> dg.AssetChecksDef
     measured = next((c.name for c in spec.columns if c.name in MEASURED), None)
     energy = EnergyBounds(measured, MAX_KWH_PER_DAY) if measured and endpoint.dated else None
     hourly = None
-    if endpoint.grain is Grain.HOURLY:  # one series per point (or zone): the key minus the hour
+    if endpoint.grain is Grain.HOURLY and not endpoint.sparse:  # a series per point or zone
         series = tuple(k for k in spec.key if k != "start_date_time")
         hourly = HourlySeries("start_date_time", series_columns=series)
     return table_checks(asset, spec, energy=energy, hourly=hourly)

@@ -8,15 +8,22 @@ the ADICT sandbox at the production limit, and reads the sandbox's own call log:
 - calls per second achieved versus the limit, over the run;
 - calls the server rejected (429): must be 0.
 
+Twice: on an idle machine, then with a busy loop on every core (`--busy 0` for idle only):
+GRDF counts arrivals, and a loaded machine delays them unevenly.
+
     .venv/bin/python bench/adict_quota.py --portfolio 60
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import dagster as dg
@@ -37,7 +44,36 @@ def main() -> None:
     parser.add_argument("--portfolio", type=int, default=60)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--calls-per-second", type=float, default=1.0)
+    parser.add_argument(
+        "--busy", type=int, default=os.cpu_count() or 2, help="busy loops of the loaded run"
+    )
     args = parser.parse_args()
+    for busy in sorted({0, args.busy}):
+        with busy_loops(busy):
+            measure(args, busy)
+
+
+@contextmanager
+def busy_loops(count: int) -> Iterator[None]:
+    """`count` processes spinning on a core each, for as long as the block runs."""
+    ctx = multiprocessing.get_context("spawn")
+    loops = [ctx.Process(target=_spin, daemon=True) for _ in range(count)]
+    for loop in loops:
+        loop.start()
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.terminate()
+            loop.join()
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def measure(args: argparse.Namespace, busy: int) -> None:
     today = paris_today()
     last = today - timedelta(days=1)
     first = last - timedelta(days=args.days - 1)
@@ -71,13 +107,28 @@ def main() -> None:
             },
         )
         elapsed = time.monotonic() - started
-    report(app.state.sandbox, args, elapsed, today)
+        delays = observed_delays(f"{home}/state/quota.sqlite")
+    report(app.state.sandbox, args, elapsed, today, busy, delays)
 
 
-def report(sandbox: AdictSandbox, args: argparse.Namespace, elapsed: float, today: date) -> None:
+def observed_delays(ledger: str) -> list[float]:
+    """Grant-to-answer delays the ledger learned from, in ms, sorted."""
+    with sqlite3.connect(ledger) as con:
+        rows = con.execute("SELECT delay FROM slots WHERE delay IS NOT NULL").fetchall()
+    return sorted(1000 * delay for (delay,) in rows)
+
+
+def report(
+    sandbox: AdictSandbox,
+    args: argparse.Namespace,
+    elapsed: float,
+    today: date,
+    busy: int,
+    delays: list[float],
+) -> None:
     log = sandbox.quota.calls()
     calls = [c for c in log if "donnees_consos_informatives" in c.path]
-    times = sorted(c.time for c in log)
+    times = sorted(c.time for c in calls)
     rate = (len(times) - 1) / (times[-1] - times[0])
     endpoint = ENDPOINTS["informative_consumption"]
     rights = [
@@ -93,8 +144,17 @@ def report(sandbox: AdictSandbox, args: argparse.Namespace, elapsed: float, toda
         ("calls/s achieved", f"{rate:.3f}", f"limit {limit:g}: {100 * rate / limit:.1f}%"),
         ("rejected calls (429)", f"{sum(c.status == 429 for c in log):,}", "must be 0"),
         ("backfill wall time", f"{elapsed:.1f} s", ""),
+        (
+            "grant-to-answer delay",
+            f"{delays[len(delays) // 2]:.0f} ms",
+            f"median; p95 {delays[int(len(delays) * 0.95)]:.0f} ms, max {delays[-1]:.0f} ms",
+        ),
     ]
-    print(f"informative backfill: {args.portfolio} PCEs x {args.days} gas days, {limit:g} call/s")
+    load = f"{busy} busy loop{'s' if busy != 1 else ''}" if busy else "idle machine"
+    print(
+        f"informative backfill: {args.portfolio} PCEs x {args.days} gas days, {limit:g} call/s, "
+        f"{load}"
+    )
     for name, value, note in rows:
         print(f"  {name:<24} {value:>10}  {note}")
 

@@ -221,9 +221,10 @@ def _sfm(args: argparse.Namespace) -> int:
 
 
 def _consents(args: argparse.Namespace) -> int:
-    from pipelines.consents import adict_from_environment, consents_main
+    from pipelines.consents import consents_main
+    from resources.adict import AdictResource
 
-    return consents_main(args.args, adict_from_environment(), gazoduc_home())
+    return consents_main(args.args, AdictResource.from_environment(), gazoduc_home())
 
 
 def _warehouse(_: argparse.Namespace) -> int:

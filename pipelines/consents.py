@@ -600,20 +600,6 @@ def _today() -> date:
 # --- the command line ----------------------------------------------------------------------
 
 
-def adict_from_environment() -> AdictResource:
-    """The ADICT client the Dagster definitions bind, from the same variables."""
-    from resources.settings import pacing, setting
-
-    return AdictResource(
-        base_url=setting("ADICT_BASE_URL"),
-        token_url=setting("ADICT_TOKEN_URL"),
-        client_id=setting("ADICT_CLIENT_ID"),
-        client_secret=setting("ADICT_CLIENT_SECRET"),
-        scope=setting("ADICT_SCOPE"),
-        **pacing("adict"),
-    )
-
-
 def consents_main(argv: list[str], adict: AdictResource, home: Path) -> int:
     parser = argparse.ArgumentParser(prog="gazoduc consents", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)

@@ -128,10 +128,18 @@ def _land(steps: list[Step]) -> list[Step]:
         return [step for step in steps if not _materialize(step, instance, board)]
 
 
-def _log_path() -> Path:
+def land_logged(steps: list[Step], name: str) -> list[Step]:
+    """`_land`, with Dagster's full log in a file of its own (`gazoduc backfill`)."""
+    log_path = _log_path(name)
+    with log_path.open("a", buffering=1) as log_file, _logging_to(log_file):
+        print(f"Dagster's full log: {log_path}")
+        return _land(steps)
+
+
+def _log_path(name: str = "demo") -> Path:
     logs = gazoduc_home() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    return logs / f"demo-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
+    return logs / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
 
 
 @contextmanager

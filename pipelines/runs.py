@@ -113,13 +113,12 @@ def free_slots_of_dead_runs(context: dg.SensorEvaluationContext) -> dg.SkipReaso
 
 def backfill(asset: str, first: str | None, last: str | None) -> int:
     """`gazoduc backfill`: reap dead runs, then materialize `asset` over the partition range
-    [first, last] as one run in the persistent instance (what the UI launches)."""
-    from pipelines.definitions import defs  # the environment is read when the run starts
-    from pipelines.demo import QUIET, dagster_home
+    [first, last] as one run in the persistent instance (what the UI launches), with a
+    progress bar on the terminal and Dagster's full log in a file."""
+    from pipelines.demo import Step, dagster_home, land_logged
 
     dagster_home()
-    instance = dg.DagsterInstance.get()
-    for line in reap_dead_runs(instance):
+    for line in reap_dead_runs(dg.DagsterInstance.get()):
         print(line)
     tags = {HOST_TAG: socket.gethostname()}
     if first or last:
@@ -127,16 +126,6 @@ def backfill(asset: str, first: str | None, last: str | None) -> int:
             "dagster/asset_partition_range_start": first or last or "",
             "dagster/asset_partition_range_end": last or first or "",
         }
-    result = dg.materialize(
-        [defs.get_assets_def(dg.AssetKey(asset.split("/")))],
-        resources=defs.resources,
-        instance=instance,
-        tags=tags,
-        run_config=QUIET,
-        raise_on_error=False,
-    )
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            print(f"{asset}: {event.event_specific_data.error.message.strip()}")  # type: ignore[union-attr]
-    print(f"{asset}: run {result.run_id} {'succeeded' if result.success else 'failed'}")
-    return 0 if result.success else 1
+    span = f" {first or last}..{last or first}" if first or last else ""
+    step = Step(f"{asset}{span}", asset.partition("/")[0], (asset,), {"tags": tags})
+    return 1 if land_logged([step], "backfill") else 0

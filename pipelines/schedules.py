@@ -13,7 +13,7 @@ import dagster as dg
 
 from pipelines.partitions import gas_day_of
 from resources.ingrid_endpoints import ENDPOINTS as INGRID_ENDPOINTS
-from resources.settings import setting
+from resources.settings import read
 
 TIMEZONE = "Europe/Paris"
 TickFunction = Callable[[dg.ScheduleEvaluationContext], dg.RunRequest]
@@ -153,7 +153,7 @@ def adict_documents_monthly(context: dg.ScheduleEvaluationContext) -> dg.RunRequ
 # Ingrid: gas day D closes at 06:00 on D+1; its provisional values are out by noon.
 @_one_run_at_a_time("0 12 * * *", ingrid_days_job)
 def ingrid_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    first, last = ingrid_refresh_window(_tick_day(context), int(setting("INGRID_REREAD_DAYS")))
+    first, last = ingrid_refresh_window(_tick_day(context), read("INGRID_REREAD_DAYS"))
     return range_request(last.isoformat(), first, last)
 
 

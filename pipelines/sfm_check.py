@@ -51,7 +51,7 @@ from pipelines.sfm_rules import (
 )
 
 if TYPE_CHECKING:  # resources.sfm loads Dagster: only `check` needs it, and lazily
-    from resources.sfm import SfmClient, SfmResource
+    from resources.sfm import SfmClient
 
 EMAIL_ADDRESS = "contact-CCG@grtgaz.com"  # §18
 DEFAULT_UNITS = 1  # §3.2.1's table: most sites have one unit ("tranche")
@@ -472,24 +472,10 @@ def _units(text: str) -> tuple[str, int]:
     return site_id, int(count)
 
 
-def sfm_resource() -> SfmResource:
-    """The SFM client's settings, bound the way pipelines/definitions.py binds resources."""
-    from resources.settings import pacing, setting
-    from resources.sfm import SfmResource
-
-    return SfmResource(
-        base_url=setting("SFM_BASE_URL"),
-        token_url=setting("SFM_TOKEN_URL"),
-        client_id=setting("SFM_CLIENT_ID"),
-        scope=setting("SFM_SCOPE"),
-        cert_file=setting("SFM_CERT_FILE"),
-        key_file=setting("SFM_KEY_FILE"),
-        **pacing("sfm"),
-    )
-
-
 def _check(path: Path, received_at: datetime, units: Mapping[str, int]) -> int:
-    with sfm_resource().client() as client:
+    from resources.sfm import SfmResource  # loads Dagster: only `check` needs it
+
+    with SfmResource.from_environment().client() as client:
         report = check_declaration_file(path, client, received_at, units)
     print("\n".join(report.lines()))
     return report.exit_code

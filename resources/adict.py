@@ -175,11 +175,6 @@ class CallOutcome:
         return self.statuses[0].kind if self.statuses else BlockKind.EMPTY
 
     @property
-    def failed_periods(self) -> list[tuple[date, date]]:
-        """Gas days of blocks GRDF failed to serve even after retries."""
-        return self._periods({BlockKind.RETRY})
-
-    @property
     def unserved_periods(self) -> list[tuple[date, date]]:
         """Gas days this outcome says nothing about (failed or refused blocks): not landed,
         and the rows landed before on those days are kept."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import dagster as dg
 import httpx
@@ -264,9 +264,9 @@ class ApiCaller:
         self.stats.sent += 1
         response = self.http.send(request, stream=True)
         try:
-            if response.status_code != 429:
-                # An upper bound of grant-to-arrival: the ledger spaces slots by it.
-                self.ledger.observed(slot, quota_clock() - slot.at)
+            # An upper bound of grant-to-arrival: the next slot leaves room for it.
+            delay = quota_clock() - slot.at
+            self.ledger.observed(slot, delay, rejected=response.status_code == 429)
             yield response
         finally:
             response.close()
@@ -292,19 +292,31 @@ TIMEOUT_ATTEMPTS = 2
 NOT_ACTED_ON = frozenset({401, 429, 503})
 
 
+# A per-second 429 was refused before the server did anything: not a failure of the
+# call, a sign of someone else on our client id. Many are tolerated (each widens the
+# ledger's spacing), within the call budget.
+MAX_RATE_REJECTIONS = 20
+
+
 class _StopRetrying(tenacity.stop.stop_base):
-    """Stop after `attempts`, after TIMEOUT_ATTEMPTS timeouts, or past the call budget."""
+    """Stop after `attempts` failures, TIMEOUT_ATTEMPTS timeouts, MAX_RATE_REJECTIONS
+    per-second refusals, or past the call budget."""
 
     def __init__(self, attempts: int) -> None:
         self.attempts = attempts
-        self.timeouts = 0
+        self.failures = self.timeouts = self.rejections = 0
 
     def __call__(self, state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        self.timeouts += isinstance(exc, httpx.TimeoutException)
+        if isinstance(exc, RetryableError) and exc.status == 429:
+            self.rejections += 1
+        else:
+            self.failures += 1
+            self.timeouts += isinstance(exc, httpx.TimeoutException)
         return (
-            state.attempt_number >= self.attempts
+            self.failures >= self.attempts
             or self.timeouts >= TIMEOUT_ATTEMPTS
+            or self.rejections >= MAX_RATE_REJECTIONS
             or (state.seconds_since_start or 0.0) >= CALL_BUDGET_SECONDS
         )
 
@@ -376,6 +388,18 @@ class UpstreamResource(dg.ConfigurableResource):
     @classmethod
     def variable(cls, field_name: str) -> str:
         return f"{cls.API.upper()}_{field_name.upper()}"
+
+    @classmethod
+    def from_environment(cls) -> Self:
+        """The resource as a run sees it, for commands outside Dagster: each field whose
+        variable has no default is read now (a clear error if unset); the others are left
+        to be read, and checked, when a client is made."""
+        required = {
+            name: settings.setting(cls.variable(name))
+            for name in cls.model_fields
+            if (spec := settings.BY_NAME.get(cls.variable(name))) and spec.default is None
+        }
+        return cls(**required)
 
     def value(self, field_name: str) -> Any:
         """A field's value, or its variable's when the field was left None; checked."""

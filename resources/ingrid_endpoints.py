@@ -62,6 +62,9 @@ class Endpoint:
     fields: tuple[Field, ...]
     key: tuple[str, ...]  # fields identifying one record
     max_days: int = 31  # gas days one call may span (assumed)
+    # Records only where something happened (an exceeding): an hourly series has gaps by
+    # nature, so no completeness rule applies.
+    sparse: bool = False
 
     def path(self, contract_code: str) -> str:
         return PATH_TEMPLATE.format(
@@ -179,12 +182,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         _f("gasDay:date pointCode capacity:double allocatedQuantity:double "
            "exceedingQuantity:double unit"),
         _DAY_POINT,
+        sparse=True,
     ),
     Endpoint(
         "hourly_exceeding", A, "hourly-exceeding", H,
         _f(f"{_HOUR} pointCode capacity:double allocatedQuantity:double "
            "exceedingQuantity:double unit"),
         _HOUR_POINT,
+        sparse=True,
     ),
     # Balancing.
     Endpoint(

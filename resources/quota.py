@@ -21,18 +21,19 @@ from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
 
-# Spacing between two slots, in fractions of 1/limit. GRDF counts *arrivals*: what a slot
-# must leave room for is the delay between the moment it is granted and the moment the
-# request reaches the server, which varies with the machine's load. The base covers the
-# small, ever-present part; the learned part follows the delays recently observed (grant
-# to response headers, an upper bound of grant to arrival); the penalty grows with each
-# per-second rejection the server still sends, and fades after clean calls.
-BASE_MARGIN = 0.015
-MAX_LEARNED_MARGIN = 0.035
-PENALTY_STEP = 0.25
+# GRDF counts *arrivals*. A call granted at g and answered (headers) d seconds later
+# arrived at the server no later than g + d; the next call arrives no earlier than its own
+# grant. So granting the next call at least 1/limit + d after the previous grant keeps
+# arrivals 1/limit apart however the machine's load delays them: the spacing follows the
+# previous call's own delay, measured, not a guess. While that call is unanswered its
+# delay is not known yet: the next claimant waits for the answer, up to UNANSWERED_MARGIN.
+# Fractions of 1/limit:
+BASE_MARGIN = 0.01  # clock granularity, the server's own timing
+UNANSWERED_MARGIN = 0.1  # assumed delay of a call still unanswered after that long
+PENALTY_STEP = 0.25  # added by each per-second 429 (a client whose ledger we cannot see)
 MAX_PENALTY = 2.0  # up to 3 × 1/limit: room for a second, uncoordinated client
 PENALTY_DECAY = 0.98  # per call answered without a rejection
-LEARN_FROM_LAST = 32  # slots whose observed delay sets the learned margin
+POLL_SECONDS = 0.005  # how often a claimant looks whether the previous call was answered
 # Slots older than this are pruned when a ledger is opened.
 KEEP_DAYS = 8
 
@@ -188,31 +189,44 @@ class QuotaLedger:
                 raise QuotaExhausted(
                     self.api, used, self.limits.calls_per_day, next_paris_midnight(now)
                 )
-            (last,) = con.execute(
-                "SELECT max(at) FROM slots WHERE api = ? AND client = ?", (self.api, self.client)
-            ).fetchone()
-            if last is not None and now < last + self._spacing(con):
-                return last + self._spacing(con) - now
+            if (wait := self._wait(con, now)) > 0:
+                return wait
             cursor = con.execute(
                 "INSERT INTO slots (api, client, day, at) VALUES (?, ?, ?, ?)",
                 (self.api, self.client, day, now),
             )
             return Slot(int(cursor.lastrowid or 0), now)
 
-    def spacing(self) -> float:
-        """Seconds every process now leaves between two slots of this client."""
-        with self._lock:
-            return self._spacing(self._con)
-
-    def _spacing(self, con: sqlite3.Connection) -> float:
-        interval = self.limits.interval
-        (delay,) = con.execute(
-            "SELECT max(delay) FROM (SELECT delay FROM slots WHERE api = ? AND client = ? "
-            "ORDER BY at DESC LIMIT ?)",
-            (self.api, self.client, LEARN_FROM_LAST),
+    def _wait(self, con: sqlite3.Connection, now: float) -> float:
+        """How long before a slot may be granted at `now`: 0 when it may."""
+        last = con.execute(
+            "SELECT at, delay FROM slots WHERE api = ? AND client = ? ORDER BY at DESC LIMIT 1",
+            (self.api, self.client),
         ).fetchone()
-        learned = min(delay or 0.0, MAX_LEARNED_MARGIN * interval)
-        return interval * (1 + BASE_MARGIN + self._penalty(con)) + learned
+        if last is None:
+            return 0.0
+        at, delay = last
+        earliest = at + self._spacing(con, delay)
+        if delay is None and now < earliest:
+            # Its answer may come any moment and shorten the wait: look again soon.
+            return min(POLL_SECONDS, earliest - now)
+        return max(0.0, earliest - now)
+
+    def spacing(self) -> float:
+        """Seconds every process now leaves after the last slot granted."""
+        with self._lock:
+            last = self._con.execute(
+                "SELECT delay FROM slots WHERE api = ? AND client = ? ORDER BY at DESC LIMIT 1",
+                (self.api, self.client),
+            ).fetchone()
+            return self._spacing(self._con, last[0] if last else 0.0)
+
+    def _spacing(self, con: sqlite3.Connection, delay: float | None) -> float:
+        """1/limit with its margins, plus the previous call's grant-to-answer delay."""
+        interval = self.limits.interval
+        if delay is None:
+            delay = UNANSWERED_MARGIN * interval
+        return interval * (1 + BASE_MARGIN + self._penalty(con)) + delay
 
     def _penalty(self, con: sqlite3.Connection) -> float:
         row = con.execute(
@@ -220,14 +234,16 @@ class QuotaLedger:
         ).fetchone()
         return float(row[0]) if row else 0.0
 
-    def observed(self, slot: Slot, delay: float) -> None:
-        """The call of `slot` was answered `delay` seconds after its grant, unrejected."""
+    def observed(self, slot: Slot, delay: float, rejected: bool = False) -> None:
+        """The call of `slot` was answered `delay` seconds after its grant; an answer that
+        was not a rejection fades the penalty."""
         with self._transaction() as con:
             con.execute("UPDATE slots SET delay = ? WHERE rowid = ?", (max(0.0, delay), slot.row))
-            con.execute(
-                "UPDATE pace SET penalty = penalty * ? WHERE api = ? AND client = ?",
-                (PENALTY_DECAY, self.api, self.client),
-            )
+            if not rejected:
+                con.execute(
+                    "UPDATE pace SET penalty = penalty * ? WHERE api = ? AND client = ?",
+                    (PENALTY_DECAY, self.api, self.client),
+                )
 
     def rejected(self, status: int, detail: str, per_second: bool) -> None:
         """The server refused a call anyway: keep a trace, and widen the spacing if the

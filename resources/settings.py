@@ -234,15 +234,6 @@ def daily_budget(api: str, given: int | None = None) -> int:
     return read(f"{api.upper()}_CALLS_PER_DAY", given)
 
 
-def pacing(api: str) -> dict[str, float | int | str]:
-    """An upstream resource's pace and ledger place, from `<API>_CALLS_PER_*` settings."""
-    return {
-        "calls_per_second": calls_per_second(api),
-        "calls_per_day": daily_budget(api),
-        "state_dir": str(gazoduc_home() / "state"),
-    }
-
-
 def api_ledger(api: str) -> QuotaLedger:
     """The shared ledger of the configured client of an API, for the operator commands."""
     limits = QuotaLimits(calls_per_second(api), daily_budget(api))

@@ -47,10 +47,10 @@ def asked_windows(upstream: Upstream) -> Counter[tuple[str, str]]:
     return Counter((c.path, str(sorted(c.query.items()))) for c in calls if c.status == 200)
 
 
-def wait_for_calls(upstream: Upstream, count: int, timeout: float = 90.0) -> None:
+def wait_for_calls(upstream: Upstream, count: int, output: Path, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while sum(asked(upstream).values()) < count:
-        assert time.monotonic() < deadline, "the backfill made no progress"
+        assert time.monotonic() < deadline, f"no progress: {output.read_text()[-3000:]}"
         time.sleep(0.05)
 
 
@@ -90,11 +90,12 @@ def test_a_killed_backfill_frees_its_pool_slot_and_the_same_command_resumes(
     upstream = adict_upstream(calls_per_second=4.0, portfolio_size=16)
     dg.materialize([access_rights], resources=upstream.resources())
     command, env = backfill_command(upstream, tmp_path)
-    first = subprocess.Popen(
-        command, env=env, cwd=REPO, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    wait_for_calls(upstream, 4)
+    output = tmp_path / "first-run.log"
+    with output.open("wb") as log:
+        first = subprocess.Popen(
+            command, env=env, cwd=REPO, start_new_session=True, stdout=log, stderr=log
+        )
+    wait_for_calls(upstream, 4, output)
     if kill == "process_group":
         os.killpg(first.pid, signal.SIGKILL)
     else:

@@ -241,3 +241,19 @@ def test_a_backfill_beyond_the_daily_budget_continues_the_next_day_without_re_as
     assert len(asked) == 12 and len(set(asked)) == 12  # the 7 missing ranges, none again
     (rows,) = _sql(home, "SELECT count(*) FROM ingrid.daily_measures")
     assert rows == (365 * 6,)
+
+
+def test_exceedings_are_sparse_and_checked_without_a_completeness_rule(ingrid_upstream) -> None:
+    """Exceedings exist only in the hours allocation passed capacity: an hourly series
+    with gaps is their nature, not a missing answer (it held the table back before)."""
+    upstream = ingrid_upstream()
+    checks = [
+        c
+        for c in INGRID_CHECKS
+        if any(k.asset_key.path[-1] == "hourly_exceeding" for k in c.check_keys)
+    ]
+    result = upstream.materialize_range([*_assets("hourly_exceeding"), *checks], *AUTUMN)
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert "hourly_series_complete" not in {e.check_name for e in evaluations}
+    assert all(e.passed for e in evaluations), [e.description for e in evaluations if not e.passed]

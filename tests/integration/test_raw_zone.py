@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -31,6 +31,15 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def backfilled(upstream: Upstream) -> tuple[date, date]:
+    """The rights, then 40 gas days of informative consumption: the range landed."""
+    dg.materialize([access_rights], resources=upstream.resources())
+    today = paris_today()
+    first, last = today - timedelta(days=40), today - timedelta(days=2)
+    assert upstream.materialize_range(informative_consumption, first, last).success
+    return first, last
+
+
 def test_answers_folders_and_manifest_are_private_whatever_the_umask(
     adict_upstream: Callable[..., Upstream], umask_022: None
 ) -> None:
@@ -49,10 +58,7 @@ def test_a_damaged_answer_is_set_aside_then_asked_again_with_one_call(
     adict_upstream: Callable[..., Upstream],
 ) -> None:
     upstream = adict_upstream(portfolio_size=16)
-    dg.materialize([access_rights], resources=upstream.resources())
-    today = paris_today()
-    first, last = today - timedelta(days=40), today - timedelta(days=2)
-    assert upstream.materialize_range(informative_consumption, first, last).success
+    first, last = backfilled(upstream)
     calls = sum(asked(upstream).values())
 
     answer = upstream.warehouse().raw_zone().answers("adict", "informative_consumption")[0]
@@ -80,10 +86,7 @@ def test_reparse_goes_on_past_a_damaged_answer_and_names_it(
     adict_upstream: Callable[..., Upstream],
 ) -> None:
     upstream = adict_upstream(portfolio_size=16)
-    dg.materialize([access_rights], resources=upstream.resources())
-    today = paris_today()
-    first, last = today - timedelta(days=40), today - timedelta(days=2)
-    assert upstream.materialize_range(informative_consumption, first, last).success
+    backfilled(upstream)
     answers = upstream.warehouse().raw_zone().answers("adict", "informative_consumption")
     (upstream.home / "raw" / answers[0].path).write_bytes(b"not zstd at all")
 

@@ -105,7 +105,10 @@ def test_a_backfill_stops_at_the_daily_budget_and_continues_the_next_day(
     failure = next(e for e in stopped.all_events if e.event_type_value == "STEP_FAILURE")
     message = str(failure.event_specific_data)
     assert re.search(
-        r"4 of 4 calls used today; resumes after .* Europe/Paris: \d+ calls left", message
+        r"4 of 4 calls used today; resumes after .* Europe/Paris\. Asked 3 of (\d+): 3 "
+        r"answered.*; (\d+) left for later; what was answered is landed, and a run after the "
+        r"reset asks only for the \2 missing",
+        message,
     )
     assert sum(asked(upstream).values()) == 3  # the rights took the first of 4 calls
     assert set(landed(upstream)) < set(truth(upstream, first, last))

@@ -135,7 +135,7 @@ def _land_informative(served: Served, first: date, last: date) -> list[dict[str,
     params = {"date_debut": str(first), "date_fin": str(last)}
     for right in served.sandbox.portfolio.rights:
         path = f"/pce/{right['id_pce']}/donnees_consos_informatives"
-        if not re.fullmatch(r"GI\d{6}|\d{14}", right["id_pce"]):
+        if not re.fullmatch(r"GI[0-9]{6}|[0-9]{14}", right["id_pce"]):
             continue
         for block in served.lines(path, params=params)[:-1]:
             if (status := block["statut_restitution"]) and status["code"] == "1030":

@@ -103,24 +103,39 @@ def test_slots_are_spaced_by_the_interval_plus_the_base_margin(
 ) -> None:
     MovedClock(monkeypatch)
     ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1.0, 100))
-    gaps = [b - a for a, b in itertools.pairwise(grants(ledger, 5))]
+    gaps = [b - a for a, b in itertools.pairwise(grants(ledger, 5, delay=0.0))]
     assert gaps == pytest.approx([1.0 + resources.quota.BASE_MARGIN] * 4)
 
 
-def test_observed_delays_widen_the_spacing_up_to_a_ceiling(
+def test_the_next_slot_leaves_room_for_the_previous_calls_delay(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A call answered d seconds after its grant arrived by then: the next grant waits
+    1/limit + d after it, so arrivals stay 1/limit apart whatever the load."""
     MovedClock(monkeypatch)
     ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1.0, 100))
     base = 1.0 + resources.quota.BASE_MARGIN
-    grants(ledger, 3, delay=0.02)
-    assert ledger.spacing() == pytest.approx(base + 0.02)
-    grants(ledger, 3, delay=5.0)  # a slow answer bounds the margin, not the rate
-    assert ledger.spacing() == pytest.approx(base + resources.quota.MAX_LEARNED_MARGIN)
-    assert 1 / ledger.spacing() >= 0.95
-    # Only recent delays count: a quiet spell brings the spacing back down.
-    grants(ledger, resources.quota.LEARN_FROM_LAST, delay=0.01)
-    assert ledger.spacing() == pytest.approx(base + 0.01)
+    first = ledger.acquire()
+    ledger.observed(first, 0.06)
+    second = ledger.acquire()
+    assert second.at - first.at == pytest.approx(base + 0.06)
+    ledger.observed(second, 0.002)
+    assert ledger.acquire().at - second.at == pytest.approx(base + 0.002)
+    # Worst case of the arrivals: the first as late as its answer, the next as early as
+    # its grant.
+    assert second.at - (first.at + 0.06) >= 1.0
+
+
+def test_a_call_still_unanswered_holds_the_next_one_back_by_a_bounded_margin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    MovedClock(monkeypatch)
+    ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(2.0, 100))
+    first = ledger.acquire()  # its answer never comes (a cut connection, a killed process)
+    second = ledger.acquire()
+    interval = 0.5
+    expected = interval * (1 + resources.quota.BASE_MARGIN + resources.quota.UNANSWERED_MARGIN)
+    assert second.at - first.at == pytest.approx(expected, abs=resources.quota.POLL_SECONDS)
 
 
 def test_a_per_second_rejection_widens_the_spacing_for_every_process_then_fades(
@@ -133,7 +148,7 @@ def test_a_per_second_rejection_widens_the_spacing_for_every_process_then_fades(
     before = theirs.spacing()
     ours.rejected(429, "Quota de 1 appel(s) par seconde dépassé.", per_second=True)
     assert theirs.spacing() == pytest.approx(before + resources.quota.PENALTY_STEP)
-    grants(ours, 200, delay=0.0)
+    grants(ours, 300, delay=0.0)
     assert theirs.spacing() == pytest.approx(before, abs=0.001)
 
 
