@@ -46,6 +46,7 @@ HOME_PLACEHOLDER = "$GAZODUC_HOME"
 DEFAULT_ATTACH = f"ducklake:sqlite:{HOME_PLACEHOLDER}/warehouse.sqlite"
 DATA_FOLDER = "warehouse"  # under $GAZODUC_HOME: the Parquet files
 LOCK_FILE = Path("state") / "warehouse.lock"  # under $GAZODUC_HOME
+BI_SCRIPT = Path("bi") / "attach.sql"  # under $GAZODUC_HOME
 WRITE_ATTEMPTS = 5
 RETRY_WAIT_SECONDS = 0.2  # times the attempt number
 
@@ -115,6 +116,7 @@ class Lake:
     metadata: str  # what follows `ducklake:`, e.g. `sqlite:/abs/warehouse.sqlite`
     data_path: Path
     lock_file: Path
+    bi_script: Path
 
     @classmethod
     def at(cls, home: Path, attach: str | None = None) -> Lake:
@@ -129,7 +131,7 @@ class Lake:
         metadata = attach.removeprefix("ducklake:")
         if metadata.startswith("sqlite:"):
             metadata = f"sqlite:{home / metadata.removeprefix('sqlite:')}"
-        return cls(metadata, home / DATA_FOLDER, home / LOCK_FILE)
+        return cls(metadata, home / DATA_FOLDER, home / LOCK_FILE, home / BI_SCRIPT)
 
     @property
     def sqlite_catalog(self) -> Path | None:
@@ -158,6 +160,23 @@ class Lake:
             options.append("READ_ONLY")
         catalog = sql_string(f"ducklake:{self.metadata}")
         return f"ATTACH {catalog} AS {ALIAS} ({', '.join(options)})"
+
+    def write_bi_script(self) -> Path:
+        """Write `$GAZODUC_HOME/bi/attach.sql`, the init script of a BI tool's DuckDB
+        session (DuckDB 1.5.5 exactly: the extensions are version-locked): the same
+        extension files and the same ATTACH as gazoduc's, read-only. The paths are this
+        machine's, so the script is rewritten, never copied along with a home."""
+        lines = [
+            "-- The gazoduc warehouse, read-only. Written by gazoduc: do not edit.",
+            "SET autoinstall_known_extensions = false;",
+            "SET autoload_known_extensions = false;",
+            *(f"LOAD {sql_string(str(e.file()))};" for e in self.extensions()),
+            f"{self.attach_sql(read_only=True)};",
+            f"USE {ALIAS};",
+        ]
+        self.bi_script.parent.mkdir(parents=True, exist_ok=True)
+        self.bi_script.write_text("\n".join(lines) + "\n")
+        return self.bi_script
 
     def open(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """A connection with the warehouse attached as `lake` and selected (`USE lake`)."""

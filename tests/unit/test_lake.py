@@ -155,3 +155,19 @@ def test_a_copied_home_reads_and_writes_where_it_lands(tmp_path: Path) -> None:
     assert len(list((copy / "warehouse").rglob("*.parquet"))) == len(original_files) + 1
     shutil.rmtree(original)  # the copy needs nothing of the original
     assert _rows(moved) == [(n,) for n in range(200)]
+
+
+def test_the_bi_init_script_attaches_the_warehouse_read_only_in_a_bare_session(
+    tmp_path: Path,
+) -> None:
+    lake = Lake.at(tmp_path, "ducklake:sqlite:warehouse.sqlite")
+    with lake.open() as con:
+        lake.write(con, lambda c: c.execute("CREATE TABLE t (n BIGINT)"))
+        script = lake.write_bi_script()
+        assert script == tmp_path / "bi" / "attach.sql"
+        with duckdb.connect() as bi:  # a BI tool's session: nothing loaded by gazoduc
+            bi.execute(script.read_text())
+            lake.write(con, lambda c: _insert(c, 0, 3))  # lands after the BI session opened
+            assert bi.execute("SELECT count(*) FROM t").fetchone() == (3,)
+            with pytest.raises(duckdb.Error, match="read-only"):
+                bi.execute("INSERT INTO t VALUES (1)")
