@@ -5,25 +5,37 @@ requested size. Three figures: parsing the stream (with trailer and status check
 flattening into typed Arrow columns, and the whole landing (parse, flatten, stage,
 rebuild the monthly Parquet partitions, rename).
 
+Then, side by side in the same run, from the same blocks stored as the raw zone stores
+them (one zstd NDJSON answer per PCE): a bare DuckDB `read_json` -> Parquet, and the
+DuckLake landing (`warehouse/from_json.py` typing in SQL, `warehouse/landing.py`'s one
+transaction into a table partitioned by month), first into an empty table, then again
+over it (a re-run: every row replaced). Medians of `--repeat` runs.
+
     .venv/bin/python bench/landing_throughput.py --blocks 300000
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 
 from pipelines.partitions import month_key
 from resources.adict import _outcome
 from resources.streams import iter_json_objects, split_trailer
 from sandbox.adict_data import SUCCESS_TRAILER, DataType, Window, build_portfolio, stream_blocks
 from warehouse.adict import INFORMATIVE_CONSUMPTION
-from warehouse.store import PartitionStore
+from warehouse.from_json import json_columns, select_list
+from warehouse.lake import Lake, connect, sql_string
+from warehouse.landing import create_table, land
+from warehouse.store import PartitionStore, Replacement
 
 
 def synthetic_stream(blocks: int) -> bytes:
@@ -50,6 +62,7 @@ def chunks(body: bytes, size: int = 65_536) -> list[bytes]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=300_000)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     body = synthetic_stream(args.blocks)
     print(f"stream: {args.blocks:,} blocks, {len(body) / 1e6:.0f} MB of NDJSON")
@@ -79,6 +92,82 @@ def main() -> None:
     print(f"stage + rebuild {files} monthly files {rate(landed - flattened)}")
     print(f"end to end                      {rate(landed - started)}")
     print(f"Parquet on disk: {size / 1e6:.1f} MB (copies of one meter: not a realistic ratio)")
+    ducklake_side_by_side(body, args.blocks, args.repeat)
+
+
+BARE = "bare read_json -> one Parquet file"
+
+
+def raw_answers(
+    body: bytes, folder: Path, fetched_at: datetime
+) -> tuple[list[Path], list[Replacement]]:
+    """The stream's blocks as one zstd NDJSON answer per PCE, and what each answer covers."""
+    by_pce: dict[str, list[bytes]] = {}
+    for line in body.splitlines()[:-1]:  # the trailer is checked at fetch time, not stored
+        by_pce.setdefault(orjson.loads(line)["pce"]["id_pce"], []).append(line)
+    folder.mkdir(parents=True)
+    files, covered = [], []
+    for pce, lines in by_pce.items():
+        path = folder / f"{pce}.ndjson.zst"
+        with pa.CompressedOutputStream(str(path), "zstd") as out:
+            out.write(b"\n".join(lines) + b"\n")
+        files.append(path)
+        covered.append(Replacement(pce, date(2000, 1, 1), date(2100, 1, 1), fetched_at))
+    return files, covered
+
+
+def ducklake_side_by_side(body: bytes, blocks: int, repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        fetched_at = datetime.now(UTC)
+        files, covered = raw_answers(body, Path(tmp) / "raw", fetched_at)
+        listed = "[" + ", ".join(sql_string(str(f)) for f in files) + "]"
+        options = "format = 'newline_delimited', compression = 'zstd'"
+
+        def bare(run: int) -> None:
+            with connect() as con:
+                target = sql_string(str(Path(tmp) / f"bare-{run}.parquet"))
+                con.execute(
+                    f"COPY (SELECT * FROM read_json({listed}, {options})) TO {target} "
+                    "(FORMAT parquet, COMPRESSION zstd)"
+                )
+
+        spec = INFORMATIVE_CONSUMPTION
+        typed = (
+            f"SELECT {select_list(spec.columns)}, "
+            f"{sql_string(fetched_at.isoformat())}::TIMESTAMPTZ AS fetched_at, "
+            "strftime(journee_gaziere, '%Y-%m') AS month "
+            f"FROM read_json({listed}, {options}, columns = {json_columns(spec.columns)})"
+        )
+
+        def lake_landing(run: int, times: int) -> Callable[[], None]:
+            lake = Lake.at(Path(tmp) / f"home-{run}", "ducklake:sqlite:warehouse.sqlite")
+            con = lake.open()
+            lake.write(con, lambda c: create_table(c, spec))
+            for _ in range(times - 1):
+                land(lake, con, spec, con.sql(typed), covered)
+            return lambda: (land(lake, con, spec, con.sql(typed), covered), con.close())
+
+        figures = {
+            BARE: [_timed(lambda r=r: bare(r)) for r in range(repeat)],
+            "DuckLake landing, empty table": [_timed(lake_landing(r, 1)) for r in range(repeat)],
+            "DuckLake landing, re-run over it": [
+                _timed(lake_landing(100 + r, 2)) for r in range(repeat)
+            ],
+        }
+    anchor = statistics.median(figures[BARE])
+    print(f"from {len(files)} raw answers (zstd NDJSON), medians of {repeat}:")
+    for name, seconds in figures.items():
+        median = statistics.median(seconds)
+        print(
+            f"  {name:<36} {blocks / median:>10,.0f} blocks/s  ({median:.2f} s)  "
+            f"ratio to bare {anchor / median:.2f}"
+        )
+
+
+def _timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

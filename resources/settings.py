@@ -125,6 +125,11 @@ SETTINGS: tuple[Setting, ...] = (
         HOME,
     ),
     Setting(
+        "GAZODUC_WAREHOUSE",
+        "ducklake:sqlite:$GAZODUC_HOME/warehouse.sqlite",
+        "DuckLake attach string of the warehouse catalog (data under $GAZODUC_HOME/warehouse/).",
+    ),
+    Setting(
         "GAZODUC_KEEP_PERSONAL_DATA",
         "0",
         "1 to land holder personal data (names, e-mails, phones, postcodes, street addresses).",

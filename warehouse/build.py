@@ -14,9 +14,9 @@ from datetime import date, timedelta
 
 import pyarrow as pa
 
-from pipelines.partitions import gas_day_of, month_bounds, month_key
 from pipelines.planner import window_minus
 from resources.adict import RawAnswer, outcome_from_answer, rights_from_answer
+from warehouse.gasday import gas_day_of, month_bounds, month_key
 from warehouse.raw import Answer, DamagedAnswer, RawZone
 from warehouse.store import Landing, PartitionStore, TableSpec
 

@@ -15,8 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.partitions import PARIS
 from pipelines.planner import TRUE_WORDS, parse_flag
+from warehouse.gasday import PARIS
 
 
 class Kind(StrEnum):

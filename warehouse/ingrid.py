@@ -19,12 +19,12 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.partitions import month_key
 from pipelines.planner import window_minus
 from resources.ingrid import load_records
 from resources.ingrid_endpoints import ENDPOINTS, Endpoint, Grain
 from warehouse.build import BuildResult, months_between
 from warehouse.columns import Column, Kind, col
+from warehouse.gasday import month_key
 from warehouse.raw import Answer, DamagedAnswer, RawZone
 from warehouse.store import PartitionStore, TableSpec
 

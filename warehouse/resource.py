@@ -57,7 +57,8 @@ class WarehouseResource(dg.ConfigurableResource):
             )
         with duckdb.connect() as con:
             cursor = con.execute(
-                f"SELECT * FROM read_parquet({_sql_str(store.file_for(snapshots[-1]))})"
+                f"SELECT * FROM read_parquet({_sql_str(store.file_for(snapshots[-1]))}, "
+                "hive_partitioning = false)"
             )
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -187,12 +187,17 @@ class Landing:
             if target.exists() and key not in self.dropped:
                 con.register("replaced", _replacements_table(self.replaced.get(key, [])))
                 sources.append(
-                    f"SELECT * FROM read_parquet({_sql_str(target)}) AS old "
+                    # Not hive_partitioning: the folder's `month=` would become a column.
+                    f"SELECT * FROM read_parquet({_sql_str(target)}, hive_partitioning = false) "
+                    "AS old "
                     f"WHERE NOT EXISTS (SELECT 1 FROM replaced AS r WHERE {_match_old(spec)})"
                 )
             if self.pieces.get(key):
                 files = ", ".join(_sql_str(p) for p in self.pieces[key])
-                sources.append(f"SELECT * FROM read_parquet([{files}], union_by_name = true)")
+                sources.append(
+                    f"SELECT * FROM read_parquet([{files}], union_by_name = true, "
+                    "hive_partitioning = false)"
+                )
             if not sources:
                 if key in self.dropped:  # a snapshot with nothing in it any more
                     target.unlink(missing_ok=True)

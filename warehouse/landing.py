@@ -1,0 +1,204 @@
+"""A table spec as a DuckLake table, and a landing as one DuckLake transaction.
+
+The table has the spec's columns, typed as the Parquet files have them today, plus
+`fetched_at` and the partition column (`month` 'YYYY-MM', `snapshot_date` DATE or
+`snapshot_month` 'YYYY-MM'), which DuckLake partitions by (hive folders, as today); each
+file is sorted by the table's key, so one PCE's rows are read from few row groups.
+
+`land` replaces, in one transaction, what a run re-fetched:
+1. the old rows of each re-fetched scope (PCE, site; or every row) on the days re-fetched,
+   unless a newer answer landed them meanwhile (another run, a later fetch);
+2. the partitions a snapshot replaces whole;
+3. per key, the newest row wins between what is left and the incoming rows.
+Then the blocking rules run on the transaction's own state; one that raises rolls the
+whole landing back: readers never see a landing that failed its rules, nor half of one.
+
+The replacement rule itself (`store._match_old`) is the Parquet store's, shared until the
+assets land here and that store is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.columns import Kind
+from warehouse.lake import ALIAS, Lake
+from warehouse.store import FETCHED_AT, Replacement, TableSpec, _match_old, _replacements_table
+
+DUCKDB_TYPES: dict[Kind, str] = {
+    Kind.STRING: "VARCHAR",
+    Kind.DOUBLE: "DOUBLE",
+    Kind.INT: "BIGINT",
+    Kind.BOOL: "BOOLEAN",
+    Kind.VRAI_FAUX: "BOOLEAN",
+    Kind.DATE: "DATE",
+    Kind.TIMESTAMP: "TIMESTAMP WITH TIME ZONE",
+    Kind.LOCAL_TIMESTAMP: "TIMESTAMP",
+}
+PARTITION_TYPES: dict[str, str] = {
+    "month": "VARCHAR",
+    "snapshot_month": "VARCHAR",
+    "snapshot_date": "DATE",
+}
+INCOMING, REPLACED = "landing_incoming", "landing_replaced"  # temp tables of one landing
+
+
+def table_name(spec: TableSpec) -> str:
+    return f"{ALIAS}.{spec.schema}.{spec.name}"
+
+
+def create_table(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """Create the spec's table if it does not exist yet (inside a `Lake.write`).
+
+    Every column is declared, personal ones included: without the operator's opt-in they
+    stay NULL, so a BI query never breaks on a column that comes and goes."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        [ALIAS, spec.schema, spec.name],
+    ).fetchone()
+    if exists == (1,):
+        return
+    columns = [*spec.columns, FETCHED_AT]
+    declared = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.kind]}' for c in columns)
+    partition = f'"{spec.partition_key}" {PARTITION_TYPES[spec.partition_key]}'
+    name = table_name(spec)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{spec.schema}")
+    con.execute(f"CREATE TABLE {name} ({declared}, {partition})")
+    con.execute(f'ALTER TABLE {name} SET PARTITIONED BY ("{spec.partition_key}")')
+    con.execute(f"ALTER TABLE {name} SET SORTED BY ({_keys(spec)})")
+
+
+@dataclass(frozen=True)
+class Landed:
+    rows_deleted: int
+    rows_inserted: int
+
+
+def land(
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    incoming: pa.Table | duckdb.DuckDBPyRelation,
+    replaced: Sequence[Replacement] = (),
+    replaced_in: Collection[str] = (),
+    dropped: Collection[str] = (),
+    rules: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> Landed:
+    """Land `incoming` (the spec's columns, `fetched_at` and the partition column) in one
+    transaction (see module doc).
+
+    `replaced`: the scopes and days re-fetched, whose old rows go, in the partitions
+    `replaced_in` (the months of their days; a snapshot's own partition: a PCE's new
+    document replaces its row in this month's snapshot, not in last month's);
+    `dropped`: partitions a snapshot replaces whole; `rules(con)` raises to roll back.
+    """
+    _stage(con, spec, incoming, replaced)
+    touched = _incoming_partitions(con, spec)
+    try:
+        return lake.write(
+            con,
+            lambda c: _replace(c, spec, sorted(replaced_in), touched, sorted(dropped), rules),
+            message=f"landing {spec.schema}.{spec.name}",
+        )
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {INCOMING}; DROP TABLE IF EXISTS {REPLACED}")
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    incoming: pa.Table | duckdb.DuckDBPyRelation,
+    replaced: Sequence[Replacement],
+) -> None:
+    """The landing's inputs as temp tables, built before the transaction: a DuckDB
+    transaction writes to one database only, and these live in `temp`."""
+    con.register("landing_source", incoming)
+    replacements = _replacements_table(list(replaced))
+    con.register("landing_replacements", replacements)
+    try:
+        # One row per key among the incoming rows: the newest answer's.
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS SELECT * FROM landing_source "
+            f"QUALIFY row_number() OVER (PARTITION BY {_keys(spec)} "
+            "ORDER BY fetched_at DESC) = 1"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {REPLACED} AS SELECT * FROM landing_replacements"
+        )
+    finally:
+        con.unregister("landing_source")
+        con.unregister("landing_replacements")
+
+
+def _incoming_partitions(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[str]:
+    """The partitions the incoming rows go to: a filter DuckLake prunes files by."""
+    found = con.execute(
+        f'SELECT DISTINCT CAST("{spec.partition_key}" AS VARCHAR) FROM {INCOMING}'
+    ).fetchall()
+    return sorted(value for (value,) in found if value is not None)
+
+
+def _replace(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    replaced_in: list[str],
+    touched: list[str],
+    dropped: list[str],
+    rules: Callable[[duckdb.DuckDBPyConnection], None] | None,
+) -> Landed:
+    name, partition = table_name(spec), f'old."{spec.partition_key}"'
+    in_partitions = _in_values(partition, spec)
+    deleted = _count_of(
+        con.execute(
+            f"DELETE FROM {name} AS old WHERE {in_partitions} AND "
+            f"EXISTS (SELECT 1 FROM {REPLACED} AS r WHERE {_match_old(spec)})",
+            [replaced_in],
+        )
+    )
+    if dropped:
+        deleted += _count_of(
+            con.execute(f"DELETE FROM {name} AS old WHERE {in_partitions}", [dropped])
+        )
+    # One row per key within a partition, as before: a snapshot keeps each month's rows.
+    same_key = " AND ".join(
+        f'n."{k}" IS NOT DISTINCT FROM old."{k}"' for k in (*spec.key, spec.partition_key)
+    )
+    deleted += _count_of(
+        con.execute(
+            f"DELETE FROM {name} AS old WHERE {in_partitions} AND "
+            f"EXISTS (SELECT 1 FROM {INCOMING} AS n WHERE {same_key} "
+            "AND old.fetched_at <= n.fetched_at)",
+            [touched],
+        )
+    )
+    inserted = _count_of(
+        con.execute(
+            f"INSERT INTO {name} BY NAME SELECT * FROM {INCOMING} AS n WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {name} AS old WHERE {in_partitions} AND {same_key})",
+            [touched],
+        )
+    )
+    if rules is not None:
+        rules(con)
+    return Landed(deleted, inserted)
+
+
+def _in_values(column: str, spec: TableSpec) -> str:
+    """`column` among the partition values bound as the statement's list parameter."""
+    cast = PARTITION_TYPES[spec.partition_key]
+    return f"{column} IN (SELECT CAST(unnest(?::VARCHAR[]) AS {cast}))"
+
+
+def _keys(spec: TableSpec) -> str:
+    return ", ".join(f'"{k}"' for k in spec.key)
+
+
+def _count_of(cursor: duckdb.DuckDBPyConnection) -> int:
+    """The row count a DELETE or INSERT returns."""
+    (rows,) = cursor.fetchone() or (0,)
+    return int(rows)
