@@ -129,7 +129,7 @@ def test_the_next_slot_leaves_room_for_the_previous_calls_delay(
     ledger.observed(third, 2.0)
     fourth = ledger.acquire()
     assert fourth.at - third.at == pytest.approx(base + resources.quota.MAX_DELAY_MARGIN)
-    assert 1 / (fourth.at - third.at) >= 0.95
+    assert 1 / (fourth.at - third.at) >= 0.79
 
 
 def test_a_call_still_unanswered_holds_the_next_one_back_by_a_bounded_margin(
