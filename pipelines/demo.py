@@ -31,6 +31,7 @@ from pipelines.partitions import month_key, paris_today
 from pipelines.progress import Progress, watching
 from resources.quota import QuotaLedger
 from resources.settings import api_ledger, gazoduc_home
+from warehouse.raw import private_dir
 
 SANDBOX_CLIENT_ID = "gazoduc-sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"  # the sandbox's own, public test credential
@@ -138,7 +139,7 @@ def land_logged(steps: list[Step], name: str) -> list[Step]:
 
 def _log_path(name: str = "demo") -> Path:
     logs = gazoduc_home() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    private_dir(logs)  # Dagster's debug events name PCEs and sites: the operator's only
     return logs / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
 
 

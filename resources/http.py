@@ -330,7 +330,8 @@ class _StopRetrying(tenacity.stop.stop_base):
             self.failures >= self.attempts
             or self.timeouts >= TIMEOUT_ATTEMPTS
             or self.rejections >= MAX_RATE_REJECTIONS
-            or (state.seconds_since_start or 0.0) >= CALL_BUDGET_SECONDS
+            # No attempt starts past the budget (the wait before it is counted in).
+            or (state.seconds_since_start or 0.0) + state.upcoming_sleep >= CALL_BUDGET_SECONDS
         )
 
 

@@ -6,15 +6,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
+import tenacity
 
 import resources.http
 from resources.http import (
     ApiCaller,
     ClientCredentials,
     RequestNotSent,
+    RetryableError,
     UpstreamError,
     retry_after_seconds,
 )
@@ -119,3 +122,15 @@ def test_an_id_that_makes_no_url_fails_without_spending_a_slot(tmp_path: Path) -
     with pytest.raises(RequestNotSent, match="not a valid URL"):
         api.call("GET", "http://api/pce/12345678901234\n/donnees", read_text)
     assert sent == [] and api.ledger.used_today() == 0
+
+
+def test_no_attempt_starts_past_the_call_budget() -> None:
+    """The stop rule sees the wait to come: an attempt that would start past the budget is
+    not made, whatever the attempts left."""
+    stop = resources.http._StopRetrying(attempts=5)
+    failed = tenacity.Future(attempt_number=1)
+    failed.set_exception(RetryableError("HTTP 500", status=500))
+    state = SimpleNamespace(outcome=failed, seconds_since_start=200.0, upcoming_sleep=90.0)
+    assert not stop(state)  # type: ignore[arg-type]  # 290 s: one more attempt fits
+    state.upcoming_sleep = 120.0
+    assert stop(state)  # type: ignore[arg-type]  # 320 s: past the 300 s budget
