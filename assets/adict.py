@@ -36,7 +36,6 @@ from assets.fetching import (
     Reply,
     fetch_all,
     finish,
-    set_aside_metadata,
 )
 from assets.metadata import landed_metadata
 from pipelines.consents import (
@@ -110,7 +109,7 @@ def access_rights(
         rights = [Ask(ALL_SCOPES, today, today)]
         report = fetch_all(context, raw, API, ACCESS_RIGHTS.name, rights, ask, "lists")
         if not report.answered:
-            return finish(report, call_metadata(client.caller))
+            return finish(context, report, raw, call_metadata(client.caller))
         newest = raw.answers(API, ACCESS_RIGHTS.name, ALL_SCOPES, today, today)[-1:]
         built = build_snapshot(
             warehouse.store(ACCESS_RIGHTS),
@@ -129,7 +128,7 @@ def access_rights(
                 f"digits ({', '.join(repr(m) for m in malformed[:5])})"
             )
         extra = {"malformed_pce_ids": len(malformed), "right_events": events}
-        return _finish(client, built, report, extra | shown)
+        return _finish(context, client, raw, built, report, extra | shown)
 
 
 def _windowed_asset(
@@ -223,9 +222,8 @@ def _land_windows(
             "pces": len(pces),
             WINDOW_METADATA: f"{first}..{last}",
             **shown,
-            **set_aside_metadata(context, raw),
         }
-        return _finish(client, built, report, extra)
+        return _finish(context, client, raw, built, report, extra)
 
 
 def _land_documents(
@@ -257,9 +255,8 @@ def _land_documents(
             "pces": len(pces),
             "snapshot_month": month_key(today),
             **shown,
-            **set_aside_metadata(context, raw),
         }
-        return _finish(client, built, report, extra)
+        return _finish(context, client, raw, built, report, extra)
 
 
 def _fetch(
@@ -287,32 +284,24 @@ def _fetch(
 
 
 def _finish(
+    context: dg.AssetExecutionContext,
     client: AdictClient,
+    raw: RawZone,
     built: BuildResult,
     report: FetchReport,
     extra: dict[str, object],
 ) -> dg.MaterializeResult:
     """Succeed, or fail saying what was done and what is left (landed data stays)."""
-    return finish(report, dict(_result(client, built, extra).metadata or {}))
-
-
-def _result(
-    client: AdictClient, built: BuildResult, extra: dict[str, object]
-) -> dg.MaterializeResult:
-    stats = client.caller.stats
-    return dg.MaterializeResult(
-        metadata={
-            "rows": dg.MetadataValue.int(built.rows),
-            "calls_spent": dg.MetadataValue.int(stats.sent),
-            "calls_retried": dg.MetadataValue.int(stats.retried),
-            "calls_left_today": dg.MetadataValue.int(client.caller.ledger.remaining_today()),
-            "answers_used": dg.MetadataValue.int(built.answers),
-            **{
-                k: v if isinstance(v, int | str | dg.MetadataValue) else dg.MetadataValue.json(v)
-                for k, v in extra.items()
-            },
-        }
-    )
+    metadata = {
+        "rows": dg.MetadataValue.int(built.rows),
+        "answers_used": dg.MetadataValue.int(built.answers),
+        **call_metadata(client.caller),
+        **{
+            k: v if isinstance(v, int | str | dg.MetadataValue) else dg.MetadataValue.json(v)
+            for k, v in extra.items()
+        },
+    }
+    return finish(context, report, raw, metadata)
 
 
 def _partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:

@@ -202,12 +202,18 @@ def _log_end(context: dg.AssetExecutionContext, dataset: str, report: FetchRepor
         context.log.info(f"{dataset}: {report.summary()}")
 
 
-def finish(report: FetchReport, metadata: dict[str, object]) -> dg.MaterializeResult:
+def finish(
+    context: dg.AssetExecutionContext,
+    report: FetchReport,
+    raw: RawZone,
+    metadata: dict[str, object],
+) -> dg.MaterializeResult:
     """Succeed, or fail saying what was done, what was not, and what a re-run does.
 
-    What was answered is landed before this is called. Run retries would only ask the
-    same upstream again at once: a spent budget or a down upstream is not retried."""
-    metadata = {**metadata, **report.metadata()}
+    What was answered is landed before this is called (answers found damaged meanwhile are
+    named here). Run retries would only ask the same upstream again at once: a spent
+    budget or a down upstream is not retried."""
+    metadata = {**metadata, **report.metadata(), **_set_aside(context, raw)}
     if report.stopped is not None:
         raise dg.Failure(
             description=f"{report.stopped}. {_cap(report.summary())}; what was answered is "
@@ -237,7 +243,7 @@ def finish(report: FetchReport, metadata: dict[str, object]) -> dg.MaterializeRe
     return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
 
 
-def set_aside_metadata(context: dg.AssetExecutionContext, raw: RawZone) -> dict[str, object]:
+def _set_aside(context: dg.AssetExecutionContext, raw: RawZone) -> dict[str, object]:
     """Stored answers found damaged while building: logged, counted, asked again next run."""
     for answer in raw.set_aside:
         context.log.warning(

@@ -21,7 +21,7 @@ from assets.checks import (
     table_checks,
 )
 from assets.common import call_metadata, last_closed_gas_day, partition_days
-from assets.fetching import Answered, Ask, Reply, fetch_all, finish, set_aside_metadata
+from assets.fetching import Answered, Ask, Reply, fetch_all, finish
 from pipelines.partitions import PARIS, gas_days, paris_today
 from resources.ingrid import (
     API,
@@ -132,9 +132,8 @@ def _land_days(
             "rows": dg.MetadataValue.int(built.rows),
             WINDOW_METADATA: f"{first}..{last}",
             **call_metadata(client.caller),
-            **set_aside_metadata(context, raw),
         }
-    return finish(report, metadata)
+    return finish(context, report, raw, metadata)
 
 
 def _land_snapshot(
@@ -163,7 +162,7 @@ def _land_snapshot(
             publish(context, warehouse, store.spec, Scope((today.isoformat(),)))
             metadata["rows"] = dg.MetadataValue.int(rows)
         metadata |= call_metadata(client.caller)
-    return finish(report, metadata)
+    return finish(context, report, raw, metadata)
 
 
 def _ranged(client: IngridClient, endpoint: Endpoint) -> Callable[[Ask], Answered]:

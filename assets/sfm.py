@@ -16,7 +16,7 @@ import orjson
 
 from assets.checks import WINDOW_METADATA, EnergyBounds, Scope, publish, table_checks
 from assets.common import call_metadata, partition_days
-from assets.fetching import Answered, Ask, Reply, fetch_all, finish, set_aside_metadata
+from assets.fetching import Answered, Ask, Reply, fetch_all, finish
 from pipelines.partitions import gas_day_of, gas_days_ahead, month_key
 from pipelines.sfm_rules import gas_day_start
 from resources.quota import QuotaExhausted
@@ -86,7 +86,7 @@ def flexibility_indicators(
             **call_metadata(client.caller),
             **_certificate_metadata(context, client),
         }
-    return finish(report, metadata)
+    return finish(context, report, raw, metadata)
 
 
 def _site_day_asset(
@@ -163,9 +163,8 @@ def _land_site_days(
             WINDOW_METADATA: f"{first}..{last}",
             **call_metadata(client.caller),
             **_certificate_metadata(context, client),
-            **set_aside_metadata(context, raw),
         }
-    return finish(report, metadata)
+    return finish(context, report, raw, metadata)
 
 
 def _answered(answer: Any, ask: Ask) -> Answered:
