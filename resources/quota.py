@@ -207,10 +207,7 @@ class QuotaLedger:
 
     def _wait(self, con: sqlite3.Connection, now: float) -> float:
         """How long before a slot may be granted at `now`: 0 when it may."""
-        last = con.execute(
-            "SELECT at, delay FROM slots WHERE api = ? AND client = ? ORDER BY at DESC LIMIT 1",
-            (self.api, self.client),
-        ).fetchone()
+        last = self._last(con)
         if last is None:
             return 0.0
         at, delay = last
@@ -220,14 +217,18 @@ class QuotaLedger:
             return min(POLL_SECONDS, earliest - now)
         return max(0.0, earliest - now)
 
+    def _last(self, con: sqlite3.Connection) -> tuple[float, float | None] | None:
+        """The last slot granted to this client: when, and its delay once answered."""
+        return con.execute(
+            "SELECT at, delay FROM slots WHERE api = ? AND client = ? ORDER BY at DESC LIMIT 1",
+            (self.api, self.client),
+        ).fetchone()
+
     def spacing(self) -> float:
         """Seconds every process now leaves after the last slot granted."""
         with self._lock:
-            last = self._con.execute(
-                "SELECT delay FROM slots WHERE api = ? AND client = ? ORDER BY at DESC LIMIT 1",
-                (self.api, self.client),
-            ).fetchone()
-            return self._spacing(self._con, last[0] if last else 0.0)
+            last = self._last(self._con)
+            return self._spacing(self._con, last[1] if last else 0.0)
 
     def _spacing(self, con: sqlite3.Connection, delay: float | None) -> float:
         """1/limit with its margins, plus the previous call's grant-to-answer delay."""
