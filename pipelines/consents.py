@@ -189,25 +189,23 @@ def _consent_problems(dates: dict[str, Any], today: date) -> list[str]:
     start, end = dates["date_debut_droit_acces"], dates["date_fin_droit_acces"]
     if start is None or end is None:
         return ["consent: date_debut_droit_acces and date_fin_droit_acces are required"]
-    problems = []
-    if end < start:
-        problems.append("consent: ends before it starts")
-    elif end < today:
+    problems = _span_problems("consent", start, end, today, " (declare it once given)")
+    if start <= end < today:
         problems.append("consent: ended before today")
-    if start > today:
-        problems.append("consent: starts after today (declare it once given)")
     return problems
+
+
+def _span_problems(what: str, start: date, end: date, today: date, later: str = "") -> list[str]:
+    """What is wrong with a span of dates, whatever it stands for."""
+    problems = [f"{what}: ends before it starts"] if end < start else []
+    return problems + ([f"{what}: starts after today{later}"] if start > today else [])
 
 
 def _perimeter_problems(dates: dict[str, Any], today: date) -> list[str]:
     first, last = dates["perim_donnees_conso_debut"], dates["perim_donnees_conso_fin"]
     if first is None or last is None:
         return ["perimeter: perim_donnees_conso_debut and _fin are required to read consumption"]
-    problems = []
-    if last < first:
-        problems.append("perimeter: ends before it starts")
-    if first > today:
-        problems.append("perimeter: starts after today")
+    problems = _span_problems("perimeter", first, last, today)
     if first < _years_before(today, HISTORY_YEARS):
         problems.append(f"perimeter: starts more than {HISTORY_YEARS} years ago (GRDF's history)")
     end = dates["date_fin_droit_acces"]

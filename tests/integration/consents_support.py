@@ -10,28 +10,11 @@ from typing import Any
 
 import pytest
 
+from pipelines.consents import CUSTOMER_COLUMNS
 from sandbox.adict_data import postcode
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, Upstream
 
-COLUMNS = (
-    "id_pce",
-    "role_tiers",
-    "nom_titulaire",
-    "raison_sociale",
-    "code_postal",
-    "courriel_titulaire",
-    "numero_telephone_mobile_titulaire",
-    "date_debut_droit_acces",
-    "date_fin_droit_acces",
-    "perim_donnees_conso_debut",
-    "perim_donnees_conso_fin",
-    "perim_donnees_inj_debut",
-    "perim_donnees_inj_fin",
-    "perim_donnees_contractuelles",
-    "perim_donnees_techniques",
-    "perim_donnees_informatives",
-    "perim_donnees_publiees",
-)
+COLUMNS = CUSTOMER_COLUMNS  # the file format is ours: the command's own list
 HOLDER_NAMES = ("M. DUPONT JEAN", "SAS BOULANGERIE DU PORT")  # must never be printed
 
 
