@@ -86,7 +86,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _dev(args: argparse.Namespace) -> int:
     """`dagster dev` on our definitions, with the sandboxes in child processes."""
-    from pipelines.demo import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, dagster_home
+    from pipelines.demo import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+    from pipelines.launch import dagster_home
 
     adict, ingrid = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 1}"
     env = os.environ.copy()

@@ -9,36 +9,21 @@ included, goes to `$GAZODUC_HOME/logs/demo-<time>.log`.
 
 from __future__ import annotations
 
-import io
-import logging
 import os
-import re
-import shutil
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-import dagster as dg
 import duckdb
 
+from pipelines.launch import Step, land, logging_to, new_log_path
 from pipelines.partitions import month_key, paris_today
-from pipelines.progress import Progress, watching
 from resources.quota import QuotaLedger
 from resources.settings import api_ledger, gazoduc_home
-from warehouse.raw import private_dir
 
 SANDBOX_CLIENT_ID = "gazoduc-sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"  # the sandbox's own, public test credential
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# Dagster's whole story, DEBUG events included, for the log file (see _logging_to).
-FULL_LOG = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
-ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 SANDBOX_CONTRACT = "GRT-SHP-0001"
 SFM_SANDBOX_SCOPE = "api://sfm-sandbox/.default"
@@ -58,16 +43,6 @@ GROUP BY gas_day ORDER BY gas_day
 )
 
 
-def dagster_home() -> Path:
-    """A persistent Dagster instance under GAZODUC_HOME: demo runs show up in `make dev`."""
-    home = Path(os.environ.get("DAGSTER_HOME") or gazoduc_home() / "dagster")
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
-
-
 def run_demo(portfolio: int, days: int) -> int:
     """Land the sandboxes' data; 0 if every step succeeded, 1 if one failed (see the log)."""
     from sandbox.adict_app import AdictSandboxConfig, build_adict_app
@@ -82,10 +57,10 @@ def run_demo(portfolio: int, days: int) -> int:
         clients=credentials, contracts={SANDBOX_CLIENT_ID: (SANDBOX_CONTRACT,)}
     )
     issuer, cert_file, key_file = _sfm_issuer()
-    log_path = _log_path()
+    log_path = new_log_path("demo")
     with (
         log_path.open("a", buffering=1) as log_file,
-        _logging_to(log_file),
+        logging_to(log_file),
         SandboxServer(build_adict_app(adict_config)) as adict,
         SandboxServer(build_ingrid_app(ingrid_config)) as ingrid,
         SandboxServer(build_sfm_app(SfmSandboxConfig(), issuer)) as sfm,
@@ -96,7 +71,7 @@ def run_demo(portfolio: int, days: int) -> int:
         print(f"SFM sandbox on {sfm.base_url}: certificate-signed auth, 1 call/s")
         print(f"Dagster's full log: {log_path}\n")
         before = {api: ledger.used_today() for api, ledger in _ledgers().items()}
-        failed = _land(_steps(days))
+        failed = land(_steps(days))
     _print_summary(before)
     return 1 if failed else 0
 
@@ -121,84 +96,6 @@ def _point_at_sandboxes(adict: str, ingrid: str, sfm: str, cert_file: Path, key_
     )
 
 
-def _land(steps: list[Step]) -> list[Step]:
-    """Run each step on the persistent instance, a line each on the board; the failed."""
-    dagster_home()
-    instance, board = dg.DagsterInstance.get(), Board(sys.stdout)
-    with watching(board.show):
-        return [step for step in steps if not _materialize(step, instance, board)]
-
-
-def land_logged(steps: list[Step], name: str) -> list[Step]:
-    """`_land`, with Dagster's full log in a file of its own (`gazoduc backfill`)."""
-    log_path = _log_path(name)
-    with log_path.open("a", buffering=1) as log_file, _logging_to(log_file):
-        print(f"Dagster's full log: {log_path}")
-        return _land(steps)
-
-
-def _log_path(name: str = "demo") -> Path:
-    logs = gazoduc_home() / "logs"
-    private_dir(logs)  # Dagster's debug events name PCEs and sites: the operator's only
-    return logs / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
-
-
-@contextmanager
-def _logging_to(log_file: TextIO) -> Iterator[None]:
-    """Everything but our own lines goes to the log file: Python logging, warnings, and
-    Dagster's console logger, which looks up `sys.stderr` at each record."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    handler = logging.StreamHandler(log_file)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.handlers, root.level = [handler], logging.INFO
-    try:
-        with redirect_stderr(_WithoutColours(log_file)):
-            yield
-    finally:
-        root.handlers, root.level = handlers, level
-
-
-class _WithoutColours(io.TextIOBase):
-    """Dagster colours its console log when stdout is a terminal: the file gets plain text."""
-
-    def __init__(self, file: TextIO) -> None:
-        self.file = file
-
-    def write(self, text: str) -> int:
-        self.file.write(ANSI_COLOUR.sub("", text))
-        return len(text)
-
-    def flush(self) -> None:
-        self.file.flush()
-
-
-class Board:
-    """One line per step on the terminal. On a TTY the running step's bar is redrawn in
-    place (`\\r`); elsewhere (a pipe, CI, a test) only the finished lines are printed."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out, self.tty, self.title = out, out.isatty(), ""
-
-    def start(self, title: str) -> None:
-        self.title = title
-        self._redraw(f"  {title} ...")
-
-    def show(self, progress: Progress) -> None:
-        # The numbers first: a narrow terminal cuts the end of the line.
-        self._redraw(f"  {progress.bar()}  {self.title}")
-
-    def finish(self, ok: bool, detail: str) -> None:
-        self._redraw("")
-        print(f"{'✓' if ok else '✗'} {self.title}: {detail}", file=self.out, flush=True)
-
-    def _redraw(self, text: str) -> None:
-        if self.tty:  # one terminal row, or the carriage return cannot rub it out
-            width = shutil.get_terminal_size().columns - 1
-            self.out.write(f"\r\x1b[K{text[:width]}")
-            self.out.flush()
-
-
 def _sfm_issuer() -> tuple[Any, Path, Path]:
     """A certificate for the sandbox client (as sent to GRTgaz) and the issuer knowing it."""
     from sandbox.certificates import valid_for
@@ -215,14 +112,6 @@ def _ledgers() -> dict[str, QuotaLedger]:
         name: api_ledger(api)
         for name, api in (("ADICT", "adict"), ("Ingrid", "ingrid"), ("SFM", "sfm"))
     }
-
-
-@dataclass(frozen=True)
-class Step:
-    title: str
-    api: str  # whose calls it spends
-    assets: tuple[str, ...]  # asset keys, "adict/access_rights"
-    partitions: dict[str, Any] = field(default_factory=dict)  # dg.materialize's arguments
 
 
 def _steps(days: int) -> list[Step]:
@@ -274,49 +163,6 @@ def _steps(days: int) -> list[Step]:
             _range(now_day - timedelta(days=1), now_day + timedelta(days=1)),
         ),
     ]
-
-
-def _materialize(step: Step, instance: dg.DagsterInstance, board: Board) -> bool:
-    """One run, as `dagster asset materialize` would launch it; its line on the board."""
-    from pipelines.definitions import defs
-
-    ledger = api_ledger(step.api)
-    used, started = ledger.used_today(), time.monotonic()
-    board.start(step.title)
-    result = dg.materialize(
-        [defs.get_assets_def(dg.AssetKey.from_user_string(key)) for key in step.assets],
-        resources=defs.resources,
-        instance=instance,
-        run_config=FULL_LOG,
-        raise_on_error=False,
-        **step.partitions,
-    )
-    calls = ledger.used_today() - used
-    detail = [f"{calls:,} call{'s' if calls != 1 else ''} in {time.monotonic() - started:.0f} s"]
-    if not result.success:
-        detail.append(_failure(result))
-    detail.extend(_problems_logged(instance, result.run_id))
-    board.finish(result.success, "; ".join(detail))
-    return result.success
-
-
-def _problems_logged(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """How many warnings and errors the run logged: the terminal's hint to read the file."""
-    levels = [entry.level for entry in instance.all_logs(run_id)]
-    counts = (
-        (sum(logging.WARNING <= level < logging.ERROR for level in levels), "warning"),
-        (sum(level >= logging.ERROR for level in levels), "error"),
-    )
-    return [f"{n} {what}{'s' if n > 1 else ''} in the log" for n, what in counts if n]
-
-
-def _failure(result: dg.ExecuteInProcessResult) -> str:
-    """The first error of a failed run, on one line (the log file has the whole story)."""
-    for event in result.all_events:
-        error = getattr(event.event_specific_data, "error", None)
-        if error is not None:
-            return " ".join(error.message.split())[:200]
-    return "failed, see the log"
 
 
 def _range(first: date, last: date) -> dict[str, Any]:

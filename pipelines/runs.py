@@ -123,7 +123,7 @@ def backfill(asset: str, first: str | None, last: str | None) -> int:
     """`gazoduc backfill`: reap dead runs, then materialize `asset` over the partition range
     [first, last] as one run in the persistent instance (what the UI launches), with a
     progress bar on the terminal and Dagster's full log in a file."""
-    from pipelines.demo import Step, dagster_home, land_logged
+    from pipelines.launch import Step, dagster_home, land_logged
 
     dagster_home()
     for line in reap_dead_runs(dg.DagsterInstance.get()):

@@ -8,7 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.demo import FULL_LOG, Board, _logging_to, _problems_logged, _two_columns
+from pipelines.demo import _two_columns
+from pipelines.launch import FULL_LOG, Board, _problems_logged, logging_to
 from pipelines.progress import Progress
 
 
@@ -68,7 +69,7 @@ def test_dagster_logs_and_warnings_go_to_the_file_not_the_terminal(
     with (
         dg.instance_for_test() as instance,
         log_path.open("a") as log_file,
-        _logging_to(log_file),
+        logging_to(log_file),
     ):
         assert dg.materialize([landed], instance=instance, run_config=FULL_LOG).success
     assert (terminal.getvalue(), capsys.readouterr().err) == ("", "")

@@ -1,0 +1,174 @@
+"""Runs launched from the command line (`make run`, `gazoduc backfill`): one line each on
+the terminal, Dagster's whole log in a file.
+
+Each run is what `dagster asset materialize` would launch, in the persistent instance
+under `$GAZODUC_HOME/dagster`; a progress bar is redrawn in place on a terminal, and only
+the finished lines are printed elsewhere (a pipe, CI, a test).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import dagster as dg
+
+from pipelines.progress import Progress, watching
+from resources.settings import api_ledger, gazoduc_home
+from warehouse.raw import private_dir
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Dagster's whole story, DEBUG events included, for the log file (see logging_to).
+FULL_LOG = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def dagster_home() -> Path:
+    """A persistent Dagster instance under GAZODUC_HOME: runs launched here show up in
+    `make dev`."""
+    home = Path(os.environ.get("DAGSTER_HOME") or gazoduc_home() / "dagster")
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def land(steps: list[Step]) -> list[Step]:
+    """Run each step on the persistent instance, a line each on the board; the failed."""
+    dagster_home()
+    instance, board = dg.DagsterInstance.get(), Board(sys.stdout)
+    with watching(board.show):
+        return [step for step in steps if not _materialize(step, instance, board)]
+
+
+def land_logged(steps: list[Step], name: str) -> list[Step]:
+    """`land`, with Dagster's full log in a file of its own (`gazoduc backfill`)."""
+    path = new_log_path(name)
+    with path.open("a", buffering=1) as log_file, logging_to(log_file):
+        print(f"Dagster's full log: {path}")
+        return land(steps)
+
+
+def new_log_path(name: str) -> Path:
+    logs = gazoduc_home() / "logs"
+    private_dir(logs)  # Dagster's debug events name PCEs and sites: the operator's only
+    return logs / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
+
+
+@contextmanager
+def logging_to(log_file: TextIO) -> Iterator[None]:
+    """Everything but our own lines goes to the log file: Python logging, warnings, and
+    Dagster's console logger, which looks up `sys.stderr` at each record."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    handler = logging.StreamHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers, root.level = [handler], logging.INFO
+    try:
+        with redirect_stderr(_WithoutColours(log_file)):
+            yield
+    finally:
+        root.handlers, root.level = handlers, level
+
+
+class _WithoutColours(io.TextIOBase):
+    """Dagster colours its console log when stdout is a terminal: the file gets plain text."""
+
+    def __init__(self, file: TextIO) -> None:
+        self.file = file
+
+    def write(self, text: str) -> int:
+        self.file.write(ANSI_COLOUR.sub("", text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+class Board:
+    """One line per step on the terminal. On a TTY the running step's bar is redrawn in
+    place (`\\r`); elsewhere (a pipe, CI, a test) only the finished lines are printed."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out, self.tty, self.title = out, out.isatty(), ""
+
+    def start(self, title: str) -> None:
+        self.title = title
+        self._redraw(f"  {title} ...")
+
+    def show(self, progress: Progress) -> None:
+        # The numbers first: a narrow terminal cuts the end of the line.
+        self._redraw(f"  {progress.bar()}  {self.title}")
+
+    def finish(self, ok: bool, detail: str) -> None:
+        self._redraw("")
+        print(f"{'✓' if ok else '✗'} {self.title}: {detail}", file=self.out, flush=True)
+
+    def _redraw(self, text: str) -> None:
+        if self.tty:  # one terminal row, or the carriage return cannot rub it out
+            width = shutil.get_terminal_size().columns - 1
+            self.out.write(f"\r\x1b[K{text[:width]}")
+            self.out.flush()
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    api: str  # whose calls it spends
+    assets: tuple[str, ...]  # asset keys, "adict/access_rights"
+    partitions: dict[str, Any] = field(default_factory=dict)  # dg.materialize's arguments
+
+
+def _materialize(step: Step, instance: dg.DagsterInstance, board: Board) -> bool:
+    """One run, as `dagster asset materialize` would launch it; its line on the board."""
+    from pipelines.definitions import defs
+
+    ledger = api_ledger(step.api)
+    used, started = ledger.used_today(), time.monotonic()
+    board.start(step.title)
+    result = dg.materialize(
+        [defs.get_assets_def(dg.AssetKey.from_user_string(key)) for key in step.assets],
+        resources=defs.resources,
+        instance=instance,
+        run_config=FULL_LOG,
+        raise_on_error=False,
+        **step.partitions,
+    )
+    calls = ledger.used_today() - used
+    detail = [f"{calls:,} call{'s' if calls != 1 else ''} in {time.monotonic() - started:.0f} s"]
+    if not result.success:
+        detail.append(_failure(result))
+    detail.extend(_problems_logged(instance, result.run_id))
+    board.finish(result.success, "; ".join(detail))
+    return result.success
+
+
+def _problems_logged(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """How many warnings and errors the run logged: the terminal's hint to read the file."""
+    levels = [entry.level for entry in instance.all_logs(run_id)]
+    counts = (
+        (sum(logging.WARNING <= level < logging.ERROR for level in levels), "warning"),
+        (sum(level >= logging.ERROR for level in levels), "error"),
+    )
+    return [f"{n} {what}{'s' if n > 1 else ''} in the log" for n, what in counts if n]
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    """The first error of a failed run, on one line (the log file has the whole story)."""
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if error is not None:
+            return " ".join(error.message.split())[:200]
+    return "failed, see the log"
