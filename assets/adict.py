@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 
 from assets.checks import (
@@ -25,7 +24,8 @@ from assets.checks import (
     Landed,
     Outcome,
     Scope,
-    publish,
+    blocking_rules,
+    landed_or_failure,
     table_checks,
 )
 from assets.common import call_metadata
@@ -65,6 +65,7 @@ from resources.adict import (
     RawAnswer,
     outcome_from_answer,
 )
+from resources.warehouse import WarehouseResource
 from warehouse.adict import (
     ACCESS_RIGHT_EVENTS,
     ACCESS_RIGHTS,
@@ -81,9 +82,9 @@ from warehouse.build import (
     last_gas_days,
     months_between,
 )
+from warehouse.lake_table import session
 from warehouse.raw import ALL_SCOPES, Answer, RawZone
-from warehouse.resource import WarehouseResource
-from warehouse.store import TableSpec, _sql_str
+from warehouse.store import TableSpec
 
 POOL = "adict"  # one ADICT op at a time across runs: they share one quota (dagster.yaml)
 _COMMON = dict(key_prefix="adict", group_name="adict", pool=POOL, kinds={"parquet", "duckdb"})
@@ -111,17 +112,15 @@ def access_rights(
         if not report.answered:
             return finish(context, report, raw, call_metadata(client.caller))
         newest = raw.answers(API, ACCESS_RIGHTS.name, ALL_SCOPES, today, today)[-1:]
-        built = build_snapshot(
-            warehouse.store(ACCESS_RIGHTS),
-            raw,
-            newest,
-            today.isoformat(),
-            warehouse.keep_personal_data,
-        )
         snapshot = Scope((today.isoformat(),))
-        events = land_right_events(warehouse)  # before publishing: one catalog refresh
-        publish(context, warehouse, ACCESS_RIGHTS, snapshot)
-        shown = landed_metadata(warehouse.store(ACCESS_RIGHTS), snapshot, None)
+        table = warehouse.table(ACCESS_RIGHTS, blocking_rules(warehouse, ACCESS_RIGHTS, snapshot))
+        built = landed_or_failure(
+            lambda: build_snapshot(
+                table, raw, newest, today.isoformat(), warehouse.keep_personal_data
+            )
+        )
+        events = land_right_events(warehouse)
+        shown = landed_metadata(table, snapshot, None)
         if malformed:
             context.log.warning(
                 f"{len(malformed)} access rights set aside: PCE id not 14 digits or GI + 6 "
@@ -213,11 +212,10 @@ def _land_windows(
         )
         pces = {c.id_pce for c in planned}
         answers = [a for a in raw.answers(API, spec.name, None, first, last) if a.scope in pces]
-        store = warehouse.store(spec)
-        built = build_windows(store, raw, answers, first, last)
         scope = Scope(tuple(months_between(first, last)), first, last)
-        publish(context, warehouse, spec, scope)
-        shown = landed_metadata(store, scope)
+        table = warehouse.table(spec, blocking_rules(warehouse, spec, scope))
+        built = landed_or_failure(lambda: build_windows(table, raw, answers, first, last))
+        shown = landed_metadata(table, scope)
         extra = {
             "pces": len(pces),
             WINDOW_METADATA: f"{first}..{last}",
@@ -247,10 +245,14 @@ def _land_documents(
         answers = [
             a for a in raw.answers(API, spec.name, None, month_start, today) if a.scope in opened
         ]
-        store = warehouse.store(spec)
-        built = build_snapshot(store, raw, answers, month_key(today), warehouse.keep_personal_data)
-        publish(context, warehouse, spec, Scope((month_key(today),)))
-        shown = landed_metadata(store, Scope((month_key(today),)), None)
+        scope = Scope((month_key(today),))
+        table = warehouse.table(spec, blocking_rules(warehouse, spec, scope))
+        built = landed_or_failure(
+            lambda: build_snapshot(
+                table, raw, answers, month_key(today), warehouse.keep_personal_data
+            )
+        )
+        shown = landed_metadata(table, scope, None)
         extra = {
             "pces": len(pces),
             "snapshot_month": month_key(today),
@@ -331,14 +333,12 @@ REASONS = {  # why an eligible PCE has no rows, from the newest stored answer
 
 def _meter_ceilings(warehouse: WarehouseResource) -> Mapping[str, float]:
     """Each PCE's bound by its frequency, from the newest technical-data snapshot."""
-    store = warehouse.store(TECHNICAL_DATA)
-    snapshots = store.partitions()
-    if not snapshots:
-        return {}
-    with duckdb.connect() as con:
-        newest = _sql_str(store.file_for(snapshots[-1]))
-        rows = con.execute(f"SELECT id_pce, frequence FROM read_parquet({newest})").fetchall()
-    return {pce: MAX_KWH_PER_DAY[f] for pce, f in rows if f in MAX_KWH_PER_DAY}
+    rows = warehouse.table(TECHNICAL_DATA).newest_snapshot()
+    return {
+        r["id_pce"]: MAX_KWH_PER_DAY[r["frequence"]]
+        for r in rows
+        if r["frequence"] in MAX_KWH_PER_DAY
+    }
 
 
 def _energy_bounds(spec: TableSpec) -> EnergyBounds:
@@ -453,7 +453,7 @@ def _adict_checks(asset: dg.AssetsDefinition, spec: TableSpec) -> dg.AssetChecks
         "Every eligible PCE has rows, or a stored answer saying why not.",
         _rows_or_reason,
         blocking=True,
-        gates_publication=False,  # a PCE still to fetch: the run says so, the rest is right
+        gates_landing=False,  # a PCE still to fetch: the run says so, the rest is right
     )
     if spec.day_sql is None:  # contractual, technical data: no energy, no restatement
         return table_checks(asset, spec, extra=[rows_or_reason])
@@ -487,7 +487,7 @@ _RIGHT_EVENTS_SQL = """
 WITH s AS (
     SELECT id_droit_acces, id_pce, etat_droit_acces AS etat,
            statut_controle_preuve AS preuve, CAST(snapshot_date AS DATE) AS day
-    FROM read_parquet({files}, hive_partitioning = true, union_by_name = true)
+    FROM {rights}
 ), days AS (
     SELECT day, lag(day) OVER (ORDER BY day) AS previous_day,
            lead(day) OVER (ORDER BY day) AS next_day
@@ -518,14 +518,16 @@ FROM h WHERE next_day IS NOT NULL AND seen_next IS DISTINCT FROM next_day
 def land_right_events(warehouse: WarehouseResource) -> int:
     """Rebuild `adict.access_right_events` from every rights snapshot (a few thousand rows
     a day at most: recomputing the history is simpler than carrying it)."""
-    rights, events = warehouse.store(ACCESS_RIGHTS), warehouse.store(ACCESS_RIGHT_EVENTS)
-    files = [_sql_str(rights.file_for(key)) for key in rights.partitions()]
-    if not files:
+    rights, events = warehouse.table(ACCESS_RIGHTS), warehouse.table(ACCESS_RIGHT_EVENTS)
+    if not rights.exists():
         return 0
-    with duckdb.connect() as con:
-        cursor = con.execute(_RIGHT_EVENTS_SQL.format(files=f"[{', '.join(files)}]"))
+    con = session(rights.lake)
+    try:
+        cursor = con.execute(_RIGHT_EVENTS_SQL.format(rights=rights.name))
         names = [d[0] for d in cursor.description]
         records = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        con.close()
     table = ACCESS_RIGHT_EVENTS.to_arrow(records, datetime.now(UTC))
     keys = [month_key(r["seen_on"]) for r in records]
     with events.landing(lambda *_: []) as landing:

@@ -1,29 +1,34 @@
-"""Asset checks built from a table spec: they read the landed Parquet of what a run landed.
+"""Asset checks built from a table spec: they read, in the warehouse, what a run landed.
 
 `table_checks(asset, spec, ...)` returns one `multi_asset_check` (one step, one DuckDB
 connection) holding the generic rules below plus any source-specific ones. A check looks
 at the partitions its run materialized: the run's partition range when it ran with the
 asset, else the window of the asset's latest materialization (a check launched alone from
-the UI); a snapshot table's newest partition. Blocking rules fail with ERROR severity, so
-Dagster does not run downstream assets (the catalog refresh) on bad data.
+the UI); a snapshot table's newest partition.
+
+The blocking rules run twice. First inside the landing's transaction, on its own state
+(`blocking_rules`): a failure rolls the landing back, so BI never sees rows that fail
+them, and fails the run. Then as asset checks on what was committed, with the others.
 """
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
 
 from pipelines.partitions import GAS_DAY_START_HOUR, PARIS
+from resources.warehouse import WarehouseResource
 from warehouse.build import months_between
-from warehouse.catalog import HIVE_TYPES
-from warehouse.columns import schema_of
-from warehouse.resource import WarehouseResource
-from warehouse.store import PartitionStore, TableSpec, _sql_str
+from warehouse.lake_table import LakeTable, Rules, session
+from warehouse.landing import table_name
+from warehouse.store import TableSpec
+
+T = TypeVar("T")
 
 WINDOW_METADATA = "window"  # "first..last": the gas days a windowed asset's run landed
 SAMPLE_ROWS = 10  # offending rows shown in a failed check's metadata
@@ -84,9 +89,9 @@ class CheckRule:
     evaluate: Callable[[Landed], Outcome]
     blocking: bool = False
     severity: dg.AssetCheckSeverity = ERROR
-    # A blocking rule on the data itself keeps a failing partition out of the catalog; a
-    # rule on coverage (rows missing for now) does not: what did land is still right.
-    gates_publication: bool = True
+    # A blocking rule on the data itself rolls a failing landing back; a rule on coverage
+    # (rows missing for now) does not: what did land is still right.
+    gates_landing: bool = True
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,7 @@ def table_rules(
     return rules
 
 
-# Each table's rules, by "schema.table": the assets read them back to gate publication.
+# Each table's rules, by "schema.table": its landings run the blocking ones (see module doc).
 _RULES: dict[str, list[CheckRule]] = {}
 
 
@@ -182,8 +187,8 @@ def build_checks(
     def _checks(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
-        store = warehouse.store(spec)
-        scope = scope_of(context, asset, store)
+        table = warehouse.table(spec)
+        scope = scope_of(context, asset, table)
         selected = [by_name[k.name] for k in sorted(context.selected_asset_check_keys)]
         if scope is None:  # nothing landed yet: nothing to hold against the data
             for rule in selected:
@@ -191,7 +196,7 @@ def build_checks(
                     check_name=rule.name, passed=True, description="nothing materialized yet"
                 )
             return
-        with landed_rows(store, scope) as con:
+        with landed_rows(table, scope) as con:
             landed = Landed(con, spec, scope, warehouse)
             for rule in selected:
                 yield _result(rule, rule.evaluate(landed), scope)
@@ -199,40 +204,44 @@ def build_checks(
     return _checks
 
 
-def blocking_failures(warehouse: WarehouseResource, spec: TableSpec, scope: Scope) -> list[str]:
-    """The blocking rules of a table that the rows in scope fail (its asset checks' rules)."""
+class BlockingRuleFailed(RuntimeError):
+    """What a landing would have committed fails a blocking rule: it was rolled back."""
+
+
+def blocking_rules(warehouse: WarehouseResource, spec: TableSpec, scope: Scope) -> Rules:
+    """The table's blocking rules as its landing runs them, on the transaction's own state
+    (`LakeTable(rules=...)`): failures raise BlockingRuleFailed, which rolls it back."""
     registered = _RULES.get(f"{spec.schema}.{spec.name}", [])
-    rules = [r for r in registered if r.blocking and r.gates_publication]
-    if not rules:
-        return []
-    with landed_rows(warehouse.store(spec), scope) as con:
+    blocking = [r for r in registered if r.blocking and r.gates_landing]
+
+    def evaluate(con: duckdb.DuckDBPyConnection) -> None:
+        create_landed_view(con, spec, scope)
         landed = Landed(con, spec, scope, warehouse)
-        outcomes = [(rule, rule.evaluate(landed)) for rule in rules]
-    return [
-        f"{rule.name}: {outcome.description}" for rule, outcome in outcomes if not outcome.passed
-    ]
+        failures = [
+            f"{rule.name}: {outcome.description}"
+            for rule in blocking
+            if not (outcome := rule.evaluate(landed)).passed
+        ]
+        if failures:
+            raise BlockingRuleFailed(
+                f"{spec.schema}.{spec.name} {scope.label()}: " + "; ".join(failures)
+            )
+
+    return evaluate
 
 
-def publish(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, spec: TableSpec, scope: Scope
-) -> bool:
-    """Refresh the catalog BI tools read, unless what this run landed fails a blocking check.
-
-    The views read a snapshot of the files taken at refresh time: a table whose partition
-    fails a blocking rule is held on its last checked snapshot (other tables' refreshes
-    included) until a run lands good data; the asset checks, run next, fail the run.
-    """
-    failures = blocking_failures(warehouse, spec, scope)
-    if failures:
-        reason = "; ".join(failures)
-        warehouse.hold(spec, reason)
-        context.log.error(
-            f"{spec.schema}.{spec.name} held: BI keeps its last checked data ({reason})"
-        )
-        return False
-    warehouse.release(spec)
-    warehouse.refresh_catalog()
-    return True
+def landed_or_failure(build: Callable[[], T]) -> T:
+    """What `build` returns; a landing it rolled back on a blocking rule fails the run,
+    saying so and what a re-run does."""
+    try:
+        return build()
+    except BlockingRuleFailed as failed:
+        raise dg.Failure(
+            f"{failed}. Nothing of this landing was committed: the table keeps its rows as "
+            "they were. Every answer stays in the raw zone: after a fix, a re-run or "
+            "`gazoduc reparse` lands them with 0 calls.",
+            allow_retries=False,
+        ) from failed
 
 
 def _result(rule: CheckRule, outcome: Outcome, scope: Scope) -> dg.AssetCheckResult:
@@ -249,14 +258,14 @@ def _result(rule: CheckRule, outcome: Outcome, scope: Scope) -> dg.AssetCheckRes
 
 
 def scope_of(
-    context: dg.AssetCheckExecutionContext, asset: dg.AssetsDefinition, store: PartitionStore
+    context: dg.AssetCheckExecutionContext, asset: dg.AssetsDefinition, table: LakeTable
 ) -> Scope | None:
     partitions_def = asset.partitions_def
-    if store.spec.day_sql is None or not isinstance(
+    if table.spec.day_sql is None or not isinstance(
         partitions_def, dg.TimeWindowPartitionsDefinition
     ):
-        newest = store.partitions()
-        return Scope((newest[-1],)) if newest else None
+        newest = table.partitions()[-1:]
+        return Scope(tuple(newest)) if newest else None
     days = _run_days(context, partitions_def) or _last_materialized_days(context, asset.key)
     if days is None:
         return None
@@ -290,51 +299,35 @@ def _last_materialized_days(
 
 
 @contextmanager
-def landed_rows(store: PartitionStore, scope: Scope) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection whose view `landed` holds the rows of the scope."""
-    con = duckdb.connect()
+def landed_rows(table: LakeTable, scope: Scope) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse whose view `landed` holds the committed rows of the
+    scope."""
+    con = session(table.lake)
     try:
-        con.execute(f"CREATE VIEW landed AS {landed_sql(store, scope)}")
+        create_landed_view(con, table.spec, scope)
         yield con
     finally:
         con.close()
 
 
-def landed_sql(store: PartitionStore, scope: Scope) -> str:
-    spec = store.spec
-    files = [store.file_for(k) for k in scope.partitions if store.file_for(k).exists()]
-    if not files:  # typed and empty, so every rule's SQL still binds
-        empty = schema_of(spec.landed_columns(keep_personal=True))
-        names = ", ".join(f"CAST(NULL AS {_duck_type(t)}) AS {n}" for n, t in _fields(empty))
-        return f"SELECT {names}, CAST(NULL AS VARCHAR) AS {spec.partition_key} LIMIT 0"
-    paths = ", ".join(_sql_str(p) for p in files)
-    hive = HIVE_TYPES.get(spec.partition_key, "VARCHAR")
-    source = (
-        f"read_parquet([{paths}], hive_partitioning = true, union_by_name = true, "
-        f"hive_types = {{'{spec.partition_key}': {hive}}}) AS old"
-    )
+def create_landed_view(con: duckdb.DuckDBPyConnection, spec: TableSpec, scope: Scope) -> None:
+    """The temporary view `landed`: the table's rows in the scope's partitions and days, as
+    `con` sees them (inside a landing's transaction: what it is about to commit)."""
+    key = spec.partition_key
+    where = f'CAST(old."{key}" AS VARCHAR) IN ({", ".join(_literal(p) for p in scope.partitions)})'
+    if not scope.partitions:
+        where = "false"
     days = scope.days
-    if days is None or spec.day_sql is None:
-        return f"SELECT old.* FROM {source}"
-    return (
-        f"SELECT old.* FROM {source} "
-        f"WHERE ({spec.day_sql}) BETWEEN DATE '{days[0]}' AND DATE '{days[1]}'"
+    if days is not None and spec.day_sql is not None:
+        where += f" AND ({spec.day_sql}) BETWEEN DATE '{days[0]}' AND DATE '{days[1]}'"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW landed AS "
+        f"SELECT old.* FROM {table_name(spec)} AS old WHERE {where}"
     )
 
 
-def _fields(schema: pa.Schema) -> list[tuple[str, pa.DataType]]:
-    return [(f.name, f.type) for f in schema]
-
-
-def _duck_type(arrow: pa.DataType) -> str:
-    if pa.types.is_timestamp(arrow):
-        return "TIMESTAMPTZ"
-    return {
-        pa.float64(): "DOUBLE",
-        pa.int64(): "BIGINT",
-        pa.bool_(): "BOOLEAN",
-        pa.date32(): "DATE",
-    }.get(arrow, "VARCHAR")
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 # --- the generic rules -----------------------------------------------------------------

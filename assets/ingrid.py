@@ -17,7 +17,8 @@ from assets.checks import (
     EnergyBounds,
     HourlySeries,
     Scope,
-    publish,
+    blocking_rules,
+    landed_or_failure,
     table_checks,
 )
 from assets.common import call_metadata, last_closed_gas_day, partition_days
@@ -32,10 +33,10 @@ from resources.ingrid import (
     dump_records,
 )
 from resources.ingrid_endpoints import ENDPOINTS, Endpoint, Grain
+from resources.warehouse import WarehouseResource
 from warehouse.build import months_between
 from warehouse.ingrid import TABLES, build_days, build_snapshot
 from warehouse.raw import RawZone
-from warehouse.resource import WarehouseResource
 
 POOL = "ingrid"  # Ingrid calls of all runs share one politeness budget (dagster.yaml)
 _COMMON = dict(key_prefix="ingrid", group_name="ingrid", pool=POOL, kinds={"parquet", "duckdb"})
@@ -126,8 +127,9 @@ def _land_days(
             context, raw, API, endpoint.name, asks, _ranged(client, endpoint), "ranges"
         )
         answers = raw.answers(API, endpoint.name, contract, first, last)
-        built = build_days(warehouse.store(spec), raw, answers, first, last)
-        publish(context, warehouse, spec, Scope(tuple(months_between(first, last)), first, last))
+        scope = Scope(tuple(months_between(first, last)), first, last)
+        table = warehouse.table(spec, blocking_rules(warehouse, spec, scope))
+        built = landed_or_failure(lambda: build_days(table, raw, answers, first, last))
         metadata = {
             "rows": dg.MetadataValue.int(built.rows),
             WINDOW_METADATA: f"{first}..{last}",
@@ -143,7 +145,9 @@ def _land_snapshot(
     endpoint: Endpoint,
 ) -> dg.MaterializeResult:
     today = paris_today()
-    raw, store = warehouse.raw_zone(), warehouse.store(TABLES[endpoint.name])
+    raw, spec = warehouse.raw_zone(), TABLES[endpoint.name]
+    scope = Scope((today.isoformat(),))
+    table = warehouse.table(spec, blocking_rules(warehouse, spec, scope))
     with ingrid.client() as client:
         contract = client.contract_code
         todays = [
@@ -158,8 +162,10 @@ def _land_snapshot(
         todays = todays or raw.answers(API, endpoint.name, contract, today, today)[-1:]
         metadata: dict[str, object] = {"snapshot_date": today.isoformat()}
         if todays:
-            rows = build_snapshot(store, raw, todays[-1], today.isoformat())
-            publish(context, warehouse, store.spec, Scope((today.isoformat(),)))
+            snapshot = todays[-1]
+            rows = landed_or_failure(
+                lambda: build_snapshot(table, raw, snapshot, today.isoformat())
+            )
             metadata["rows"] = dg.MetadataValue.int(rows)
         metadata |= call_metadata(client.caller)
     return finish(context, report, raw, metadata)

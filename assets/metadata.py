@@ -21,14 +21,15 @@ import dagster as dg
 from matplotlib.figure import Figure
 
 from assets.checks import Scope, landed_rows
-from warehouse.store import FETCHED_AT, PartitionStore
+from warehouse.lake_table import LakeTable
+from warehouse.store import FETCHED_AT
 
 PREVIEW_ROWS = 10
 PLOT_SIZE_INCHES, PLOT_DPI = (6.0, 2.2), 80
 
 
 def landed_metadata(
-    store: PartitionStore, scope: Scope, energy_column: str | None = "energie"
+    store: LakeTable, scope: Scope, energy_column: str | None = "energie"
 ) -> dict[str, dg.MetadataValue]:
     """`preview` of the landed rows, and `daily_energy` when the table has an energy."""
     metadata = {"preview": preview_table(store, scope)}
@@ -37,7 +38,7 @@ def landed_metadata(
     return metadata
 
 
-def preview_table(store: PartitionStore, scope: Scope) -> dg.MetadataValue:
+def preview_table(store: LakeTable, scope: Scope) -> dg.MetadataValue:
     spec = store.spec
     names = [c.name for c in spec.columns if not c.personal]
     with landed_rows(store, scope) as con:
@@ -53,7 +54,7 @@ def preview_table(store: PartitionStore, scope: Scope) -> dg.MetadataValue:
     )
 
 
-def daily_totals_plot(store: PartitionStore, scope: Scope, energy_column: str) -> dg.MetadataValue:
+def daily_totals_plot(store: LakeTable, scope: Scope, energy_column: str) -> dg.MetadataValue:
     """Total energy per gas day of the scope (a multi-day block counts on its last day)."""
     with landed_rows(store, scope) as con:
         totals = con.execute(

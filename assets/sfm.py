@@ -13,8 +13,16 @@ from typing import Any
 
 import dagster as dg
 import orjson
+import pyarrow as pa
 
-from assets.checks import WINDOW_METADATA, EnergyBounds, Scope, publish, table_checks
+from assets.checks import (
+    WINDOW_METADATA,
+    EnergyBounds,
+    Scope,
+    blocking_rules,
+    landed_or_failure,
+    table_checks,
+)
 from assets.common import call_metadata, partition_days
 from assets.fetching import Answered, Ask, Reply, fetch_all, finish
 from pipelines.partitions import gas_day_of, gas_days_ahead, month_key
@@ -22,9 +30,10 @@ from pipelines.sfm_rules import gas_day_start
 from resources.quota import QuotaExhausted
 from resources.sfm import API, SfmClient, SfmResource
 from resources.sfm_auth import CertificateAssertion
+from resources.warehouse import WarehouseResource
 from warehouse.build import months_between
+from warehouse.lake_table import LakeTable
 from warehouse.raw import ALL_SCOPES, Answer, RawZone
-from warehouse.resource import WarehouseResource
 from warehouse.sfm import (
     FLEXIBILITY_INDICATORS,
     HMS_PROFILES,
@@ -33,7 +42,7 @@ from warehouse.sfm import (
     profile_rows,
     rebuilt_rows,
 )
-from warehouse.store import PartitionStore, TableSpec
+from warehouse.store import TableSpec
 
 POOL = "sfm"
 # Captures have their own pool: a long programs backfill must never delay one past its
@@ -62,7 +71,9 @@ def flexibility_indicators(
             f"gas day {day} cannot be captured; its history is the captures made then",
             allow_retries=False,
         )
-    raw, store = warehouse.raw_zone(), warehouse.store(FLEXIBILITY_INDICATORS)
+    raw, spec = warehouse.raw_zone(), FLEXIBILITY_INDICATORS
+    scope = Scope((month_key(day),), day, day)
+    store = warehouse.table(spec, blocking_rules(warehouse, spec, scope))
     captured: list[dict[str, Any]] = []
     with sfm.client() as client:
 
@@ -76,9 +87,7 @@ def flexibility_indicators(
         rows = [row for item in captured for row in indicator_rows(item, now, day)]
         table = store.spec.to_arrow(rows, now)
         if report.answered:
-            with store.landing(months_between) as landing:  # appended: no capture replaced
-                landing.add(table, [month_key(day)] * table.num_rows)
-            publish(context, warehouse, FLEXIBILITY_INDICATORS, Scope((month_key(day),), day, day))
+            landed_or_failure(lambda: _append(store, table, month_key(day)))
         metadata = {
             "rows": dg.MetadataValue.int(table.num_rows),
             "sites": dg.MetadataValue.int(len(captured)),
@@ -87,6 +96,12 @@ def flexibility_indicators(
             **_certificate_metadata(context, client),
         }
     return finish(context, report, raw, metadata)
+
+
+def _append(store: LakeTable, rows: pa.Table, month: str) -> None:
+    """A capture is appended: no capture replaces another."""
+    with store.landing(months_between) as landing:
+        landing.add(rows, [month] * rows.num_rows)
 
 
 def _site_day_asset(
@@ -141,7 +156,8 @@ def _land_site_days(
     rows: Rows,
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
-    raw, store = warehouse.raw_zone(), warehouse.store(spec)
+    raw, scope = warehouse.raw_zone(), Scope(tuple(months_between(first, last)), first, last)
+    store = warehouse.table(spec, blocking_rules(warehouse, spec, scope))
     with sfm.client() as client:
         sites = sorted(set(_live_sites(context, client, spec.name)) | _known_sites(raw, spec.name))
         final = _final_answers(raw, spec.name, first, last)
@@ -155,8 +171,7 @@ def _land_site_days(
             [Ask(site, day, day) for site, day in asks],
             lambda ask: _answered(fetch(client, ask.scope, ask.first_day), ask),
         )
-        landed = _build(store, raw, spec.name, first, last, rows)
-        publish(context, warehouse, spec, Scope(tuple(months_between(first, last)), first, last))
+        landed = landed_or_failure(lambda: _build(store, raw, spec.name, first, last, rows))
         metadata = {
             "rows": dg.MetadataValue.int(landed),
             "sites": dg.MetadataValue.int(len(sites)),
@@ -205,7 +220,7 @@ def _known_sites(raw: RawZone, dataset: str) -> set[str]:
 
 
 def _build(
-    store: PartitionStore, raw: RawZone, dataset: str, first: date, last: date, rows: Rows
+    store: LakeTable, raw: RawZone, dataset: str, first: date, last: date, rows: Rows
 ) -> int:
     """Each site-day from its newest stored answer holding a program: it replaces that
     site's rows of the day. An answer with none (a 404 on a rebuilt program, an empty

@@ -32,9 +32,9 @@ from assets.adict import access_rights, informative_consumption
 from pipelines.partitions import paris_today
 from pipelines.planner import opens, right_from_record
 from resources.adict import ENDPOINTS, AdictResource, is_valid_pce_id
+from resources.warehouse import WarehouseResource
 from sandbox.adict_app import AdictSandbox, AdictSandboxConfig, build_adict_app
 from sandbox.server import SandboxServer
-from warehouse.resource import WarehouseResource
 
 CLIENT = ("bench", "bench-secret")
 

@@ -25,10 +25,10 @@ from assets.ingrid import INGRID_ASSETS
 from pipelines.partitions import paris_today
 from resources.ingrid import IngridResource
 from resources.ingrid_endpoints import ENDPOINTS, PAGE_SIZE
+from resources.warehouse import WarehouseResource
 from sandbox.ingrid_app import IngridSandboxConfig, build_ingrid_app
 from sandbox.ingrid_data import expected_records
 from sandbox.server import SandboxServer
-from warehouse.resource import WarehouseResource
 
 CLIENT, CONTRACT = ("bench", "bench-secret"), "GRT-SHP-0001"
 

@@ -17,9 +17,9 @@ import orjson
 
 from pipelines.operations import reparse
 from pipelines.partitions import paris_today
+from resources.warehouse import WarehouseResource
 from sandbox.adict_data import SUCCESS_TRAILER, DataType, Window, build_portfolio, stream_blocks
 from warehouse.raw import RawZone
-from warehouse.resource import WarehouseResource
 
 
 def fill(raw: RawZone, pces: int) -> int:

@@ -172,7 +172,6 @@ def _reparse(args: argparse.Namespace) -> int:
         done = reparse_ingrid(warehouse, name)
     else:
         done = reparse(warehouse, _dataset(args.asset))
-    warehouse.refresh_catalog()
     result, seconds = done.result, done.seconds
     rate = result.rows / seconds if seconds else 0.0
     print(

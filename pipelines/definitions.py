@@ -22,7 +22,7 @@ from resources.adict import AdictResource
 from resources.ingrid import IngridResource
 from resources.settings import gazoduc_home, keep_personal_data
 from resources.sfm import SfmResource
-from warehouse.resource import WarehouseResource
+from resources.warehouse import WarehouseResource
 
 
 def adict_resource() -> AdictResource:

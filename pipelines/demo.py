@@ -21,6 +21,7 @@ from pipelines.launch import Step, land, logging_to, new_log_path
 from pipelines.partitions import month_key, paris_today
 from resources.quota import QuotaLedger
 from resources.settings import api_ledger, gazoduc_home
+from warehouse.lake import ALIAS, Lake
 
 SANDBOX_CLIENT_ID = "gazoduc-sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"  # the sandbox's own, public test credential
@@ -176,9 +177,9 @@ def _range(first: date, last: date) -> dict[str, Any]:
 
 
 def _print_summary(before: dict[str, int]) -> None:
-    catalog = gazoduc_home() / "warehouse.duckdb"
-    with duckdb.connect(str(catalog), read_only=True) as con:
-        print(f"\nWarehouse {catalog}: rows per view")
+    lake = Lake.at(gazoduc_home())
+    with lake.open(read_only=True) as con:
+        print(f"\nWarehouse {lake.sqlite_catalog or 'catalog'}: rows per table")
         for line in _two_columns(_rows_per_view(con)):
             print(f"  {line}")
         print()
@@ -196,7 +197,8 @@ def _print_summary(before: dict[str, int]) -> None:
 
 def _rows_per_view(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
     views = con.sql(
-        "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+        f"WHERE database_name = '{ALIAS}' AND schema_name <> 'gazoduc' ORDER BY 1"
     ).fetchall()
     return [(view, con.sql(f"SELECT count(*) FROM {view}").fetchall()[0][0]) for (view,) in views]
 

@@ -27,10 +27,10 @@ from resources.adict import (
     outcome_from_answer,
     quota_tier,
 )
+from resources.warehouse import WarehouseResource
 from warehouse.adict import TABLES
 from warehouse.build import BuildResult, build_snapshot, build_windows
 from warehouse.raw import Answer, DamagedAnswer, RawZone
-from warehouse.resource import WarehouseResource
 
 
 @dataclass(frozen=True)
@@ -156,13 +156,13 @@ class Reparsed:
 def reparse(warehouse: WarehouseResource, dataset: str) -> Reparsed:
     """Rebuild a curated table from every stored answer, without a call."""
     raw, spec = warehouse.raw_zone(), TABLES[dataset]
-    store = warehouse.store(spec)
+    table = warehouse.table(spec)
     answers = raw.answers(API, dataset)
     started = time.perf_counter()
     if ENDPOINTS[dataset].history_years is not None:
         first = min((a.first_day for a in answers), default=date.max)
         last = max((a.last_day for a in answers), default=date.min)
-        result = build_windows(store, raw, answers, first, last)
+        result = build_windows(table, raw, answers, first, last)
     else:
         result = _rebuild_snapshots(warehouse, raw, dataset, answers)
     return Reparsed(result, time.perf_counter() - started, raw.set_aside)
@@ -176,19 +176,19 @@ def reparse_ingrid(warehouse: WarehouseResource, dataset: str) -> Reparsed:
     from warehouse.ingrid import build_days
     from warehouse.ingrid import build_snapshot as build_ingrid_snapshot
 
-    raw, store = warehouse.raw_zone(), warehouse.store(INGRID_TABLES[dataset])
+    raw, table = warehouse.raw_zone(), warehouse.table(INGRID_TABLES[dataset])
     answers = raw.answers(INGRID, dataset)
     started = time.perf_counter()
     if BY_NAME[dataset].dated:
         first = min((a.first_day for a in answers), default=date.max)
         last = max((a.last_day for a in answers), default=date.min)
-        result = build_days(store, raw, answers, first, last)
+        result = build_days(table, raw, answers, first, last)
     else:  # one snapshot per day: the day's newest answer
         newest = {a.first_day: a for a in answers}
         rows = 0
         for day, answer in newest.items():
             with suppress(DamagedAnswer):  # set aside; named in raw.set_aside
-                rows += build_ingrid_snapshot(store, raw, answer, day.isoformat())
+                rows += build_ingrid_snapshot(table, raw, answer, day.isoformat())
         result = BuildResult(rows, len(newest), len(newest))
     return Reparsed(result, time.perf_counter() - started, raw.set_aside)
 
@@ -203,9 +203,9 @@ def _rebuild_snapshots(
         groups[answer.first_day.isoformat() if daily else month_key(answer.first_day)].append(
             answer
         )
-    store = warehouse.store(TABLES[dataset])
+    table = warehouse.table(TABLES[dataset])
     results = [
-        build_snapshot(store, raw, group, key, warehouse.keep_personal_data)
+        build_snapshot(table, raw, group, key, warehouse.keep_personal_data)
         for key, group in sorted(groups.items())
     ]
     return BuildResult(

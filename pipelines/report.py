@@ -33,7 +33,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from resources.quota import PARIS, ledger_path, paris_day
 from resources.settings import daily_budget, gazoduc_home
-from warehouse.catalog import HIVE_TYPES, catalog_path
+from warehouse.lake import Lake, WarehouseNotFound
+from warehouse.landing import PARTITION_TYPES
 from warehouse.tables import ALL_TABLES
 
 log = logging.getLogger(__name__)
@@ -135,21 +136,22 @@ class Report:
 def collect(home: Path, budgets: Mapping[str, int] | None = None) -> Report:
     """Everything the page shows, read from the catalog, the ledger and the raw manifest."""
     report = Report(home=home, generated_at=datetime.now(PARIS))
-    report.sizes = {
-        "warehouse (Parquet)": _tree_bytes(home / "warehouse"),
-        "catalog": _tree_bytes(catalog_path(home)),
-        "raw zone": _tree_bytes(home / "raw"),
-    }
-    catalog = catalog_path(home)
-    report.catalog_found = catalog.exists()
-    if report.catalog_found:
-        try:
-            with duckdb.connect(str(catalog), read_only=True) as con:
-                report.tables = [_summarize(con, view) for view in _views(con)]
-                report.energy = _energy(con, {t.name for t in report.tables if not t.error})
-        except duckdb.Error as error:  # not a DuckDB file, or from a newer DuckDB
-            log.warning("report: cannot open %s: %s", catalog, error)
-            report.catalog_error = str(error).splitlines()[0]
+    lake = Lake.at(home)
+    report.sizes = {"warehouse (Parquet)": _tree_bytes(lake.data_path)}
+    if lake.sqlite_catalog is not None:
+        report.sizes["catalog"] = _tree_bytes(lake.sqlite_catalog)
+    report.sizes["raw zone"] = _tree_bytes(home / "raw")
+    try:
+        with lake.open(read_only=True) as con:
+            report.catalog_found = True
+            report.tables = [_summarize(con, view) for view in _views(con)]
+            report.energy = _energy(con, {t.name for t in report.tables if not t.error})
+    except WarehouseNotFound:
+        report.catalog_found = False
+    except duckdb.Error as error:  # not a DuckLake catalog, or from a newer DuckLake
+        log.warning("report: cannot open the warehouse: %s", error)
+        report.catalog_found = True
+        report.catalog_error = str(error).splitlines()[0]
     ledger = ledger_path(home / "state")
     report.quota = _daily_quota(ledger)
     report.budgets = dict(budgets) if budgets is not None else _known_budgets(report.quota)
@@ -179,17 +181,16 @@ class _View:
 
 
 def _views(con: duckdb.DuckDBPyConnection) -> list[_View]:
-    """Every view of the catalog with its columns' types, landed tables first: read
+    """Every table of the warehouse with its columns' types, landed tables first: read
     generically, so a new source's tables are reported without a change here."""
+    landed_tables = [f"{spec.schema}.{spec.name}" for spec in ALL_TABLES]
     rows = con.execute(
-        "SELECT c.table_schema, c.table_name, c.column_name, c.data_type, "
-        # A landed table's view reads its Parquet files; a curated view reads other views.
-        "coalesce(v.sql LIKE '%read_parquet(%', true) "
-        "FROM information_schema.columns AS c LEFT JOIN duckdb_views() AS v "
-        "ON v.schema_name = c.table_schema AND v.view_name = c.table_name "
-        "WHERE c.table_catalog = current_database() "
-        "AND c.table_schema NOT IN ('information_schema', 'pg_catalog') "
-        "ORDER BY c.table_schema, c.table_name, c.ordinal_position"
+        "SELECT table_schema, table_name, column_name, data_type, "
+        "table_schema || '.' || table_name IN (SELECT unnest(?::VARCHAR[])) "
+        "FROM information_schema.columns WHERE table_catalog = current_database() "
+        "AND table_schema NOT IN ('information_schema', 'pg_catalog', 'gazoduc') "
+        "ORDER BY table_schema, table_name, ordinal_position",
+        [landed_tables],
     ).fetchall()
     columns: dict[str, dict[str, str]] = defaultdict(dict)
     landed: dict[str, bool] = {}
@@ -211,7 +212,7 @@ def _qualified(name: str) -> str:
 def _month_sql(columns: Mapping[str, str]) -> str | None:
     """The month a row counts in: its hive key (month, snapshot_month, snapshot_date), else
     its first date column."""
-    candidates = [c for c in HIVE_TYPES if c in columns]
+    candidates = [c for c in PARTITION_TYPES if c in columns]
     candidates += [c for c, kind in columns.items() if kind in ("DATE", "TIMESTAMP")]
     if not candidates:
         return None
@@ -544,8 +545,7 @@ def _header(report: Report) -> str:
 def _tables_section(report: Report) -> str:
     out = "<h2>Tables</h2>"
     if not report.catalog_found:
-        path = catalog_path(report.home)
-        return out + _note(f"No catalog at {path} yet: nothing has landed in this home.")
+        return out + _note(f"No warehouse in {report.home} yet: nothing has landed there.")
     if report.catalog_error:
         return out + _note(f"The catalog cannot be opened: {report.catalog_error}", "error")
     if not report.tables:
@@ -553,7 +553,7 @@ def _tables_section(report: Report) -> str:
     rows = [
         (
             t.name,
-            "landed" if t.landed else "curated view",
+            "landed" if t.landed else "curated",
             _n(t.rows),
             _n(t.pces),
             f"{t.months[0].month} … {t.months[-1].month}" if t.months else "—",

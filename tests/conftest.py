@@ -14,6 +14,7 @@ import pytest
 from resources.adict import AdictResource
 from resources.ingrid import IngridResource
 from resources.sfm import SfmResource
+from resources.warehouse import WarehouseResource
 from sandbox.adict_app import AdictSandbox, AdictSandboxConfig, build_adict_app
 from sandbox.certificates import valid_for
 from sandbox.ingrid_app import IngridSandboxConfig, build_ingrid_app
@@ -21,7 +22,6 @@ from sandbox.server import SandboxServer
 from sandbox.sfm_app import build_sfm_app
 from sandbox.sfm_auth import AssertionTokenIssuer
 from sandbox.sfm_data import SfmSandboxConfig
-from warehouse.resource import WarehouseResource
 
 CLIENT_ID = "gazoduc-tests"
 CLIENT_SECRET = "s3cr3t-never-logged-7f1c"  # distinctive, so a leak is easy to find

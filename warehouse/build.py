@@ -17,8 +17,9 @@ import pyarrow as pa
 from pipelines.planner import window_minus
 from resources.adict import RawAnswer, outcome_from_answer, rights_from_answer
 from warehouse.gasday import gas_day_of, month_bounds, month_key
+from warehouse.lake_table import LakeTable, Landing
 from warehouse.raw import Answer, DamagedAnswer, RawZone
-from warehouse.store import Landing, PartitionStore, TableSpec
+from warehouse.store import TableSpec
 
 # Answers that served days (possibly none): their days replace the rows landed before.
 # A refusal (not_allowed) serves nothing and replaces nothing.
@@ -33,7 +34,7 @@ class BuildResult:
 
 
 def build_windows(
-    store: PartitionStore, raw: RawZone, answers: Sequence[Answer], first: date, last: date
+    table: LakeTable, raw: RawZone, answers: Sequence[Answer], first: date, last: date
 ) -> BuildResult:
     """Rows of gas days [first, last] from windowed answers (consumption, injection).
 
@@ -46,7 +47,7 @@ def build_windows(
         if answer.outcome in SERVING:
             by_pce[answer.scope].append(answer)
     rows = 0
-    with store.landing(months_between) as landing:
+    with table.landing(months_between) as landing:
         for own in by_pce.values():
             covered: list[tuple[date, date]] = []
             for answer in sorted(own, key=lambda a: a.fetched_at, reverse=True):
@@ -54,7 +55,7 @@ def build_windows(
                     rows += _stage_answer(landing, raw, answer, (first, last), covered)
                 except DamagedAnswer:  # set aside: older answers serve its days meanwhile
                     continue
-    return BuildResult(rows, sum(len(a) for a in by_pce.values()), len(landing.rows_by_partition))
+    return BuildResult(rows, sum(len(a) for a in by_pce.values()), len(landing.partitions))
 
 
 def _stage_answer(
@@ -72,14 +73,12 @@ def _stage_answer(
     served = [(lower, upper)]
     for gap in outcome.unserved_periods:
         served = [piece for span in served for piece in window_minus(span, gap)]
-    spec = landing.store.spec
-    table = spec.to_arrow(outcome.blocks, answer.fetched_at)
-    days = last_gas_days(
-        table, next(c.name for c in spec.columns if c.name.startswith("date_fin_"))
-    )
+    spec = landing.table.spec
+    rows = spec.to_arrow(outcome.blocks, answer.fetched_at)
+    days = last_gas_days(rows, next(c.name for c in spec.columns if c.name.startswith("date_fin_")))
     keep = [d is not None and _inside(d, served) and not _inside(d, covered) for d in days]
     landing.add(
-        table.filter(pa.array(keep, pa.bool_())),
+        rows.filter(pa.array(keep, pa.bool_())),
         [month_key(d) for d, k in zip(days, keep, strict=True) if k and d is not None],
     )
     for start, end in served:
@@ -89,7 +88,7 @@ def _stage_answer(
 
 
 def build_snapshot(
-    store: PartitionStore,
+    table: LakeTable,
     raw: RawZone,
     answers: Sequence[Answer],
     snapshot: str,
@@ -100,23 +99,23 @@ def build_snapshot(
     The access-rights list is a single answer for all PCEs: it replaces the whole
     snapshot; a PCE document replaces that PCE's row only.
     """
-    spec = store.spec
+    spec = table.spec
     serving = sorted((a for a in answers if a.outcome in SERVING), key=lambda a: a.fetched_at)
     newest = {a.scope: a for a in serving}
     rows = 0
-    with store.landing(lambda *_: [snapshot]) as landing:
+    with table.landing(lambda *_: [snapshot]) as landing:
         for answer in newest.values():
             try:
-                table = _answer_table(spec, raw, answer, keep_personal)
+                rows_of = _answer_table(spec, raw, answer, keep_personal)
             except DamagedAnswer:  # set aside, asked again by the next run
                 continue
-            landing.add(table, [snapshot] * table.num_rows)
+            landing.add(rows_of, [snapshot] * rows_of.num_rows)
             if spec.name == "access_rights":
                 landing.replace_partition(snapshot)
             else:
                 landing.replace(answer.scope, date.min, date.max, answer.fetched_at)
-            rows += table.num_rows
-    return BuildResult(rows, len(newest), len(landing.rows_by_partition))
+            rows += rows_of.num_rows
+    return BuildResult(rows, len(newest), len(landing.partitions))
 
 
 def _stored(raw: RawZone, answer: Answer) -> RawAnswer:

@@ -25,8 +25,9 @@ from resources.ingrid_endpoints import ENDPOINTS, Endpoint, Grain
 from warehouse.build import BuildResult, months_between
 from warehouse.columns import Column, Kind, col
 from warehouse.gasday import month_key
+from warehouse.lake_table import LakeTable
 from warehouse.raw import Answer, DamagedAnswer, RawZone
-from warehouse.store import PartitionStore, TableSpec
+from warehouse.store import TableSpec
 
 SCHEMA = "ingrid"
 
@@ -60,12 +61,12 @@ TABLES: dict[str, TableSpec] = {e.name: table_spec(e) for e in ENDPOINTS}
 
 
 def build_days(
-    store: PartitionStore, raw: RawZone, answers: Sequence[Answer], first: date, last: date
+    table: LakeTable, raw: RawZone, answers: Sequence[Answer], first: date, last: date
 ) -> BuildResult:
     """Rows of gas days [first, last]: on each day, the newest answer that covered it."""
     covered: list[tuple[date, date]] = []
     rows = 0
-    with store.landing(months_between) as landing:
+    with table.landing(months_between) as landing:
         for answer in sorted(answers, key=lambda a: a.fetched_at, reverse=True):
             served = [(max(first, answer.first_day), min(last, answer.last_day))]
             for span in covered:
@@ -77,14 +78,14 @@ def build_days(
                 body = raw.read(answer)
             except DamagedAnswer:  # set aside: older answers serve its days meanwhile
                 continue
-            table = store.spec.to_arrow(load_records(body), answer.fetched_at)
-            kept = table.filter(_within(table.column("gas_day"), served))
+            rows_of = table.spec.to_arrow(load_records(body), answer.fetched_at)
+            kept = rows_of.filter(_within(rows_of.column("gas_day"), served))
             landing.add(kept, [month_key(d) for d in kept.column("gas_day").to_pylist()])
             for a, b in served:
                 landing.replace(None, a, b, answer.fetched_at)
             covered.extend(served)
             rows += kept.num_rows
-    return BuildResult(rows, len(answers), len(landing.rows_by_partition))
+    return BuildResult(rows, len(answers), len(landing.partitions))
 
 
 def _within(days: pa.ChunkedArray, spans: list[tuple[date, date]]) -> pa.ChunkedArray:
@@ -99,10 +100,10 @@ def _within(days: pa.ChunkedArray, spans: list[tuple[date, date]]) -> pa.Chunked
     return mask if inside is None else pc.and_(mask, inside)
 
 
-def build_snapshot(store: PartitionStore, raw: RawZone, answer: Answer, snapshot: str) -> int:
+def build_snapshot(table: LakeTable, raw: RawZone, answer: Answer, snapshot: str) -> int:
     """The whole snapshot partition from one answer (reference data is small)."""
-    table = store.spec.to_arrow(load_records(raw.read(answer)), answer.fetched_at)
-    with store.landing(lambda *_: [snapshot]) as landing:
+    rows = table.spec.to_arrow(load_records(raw.read(answer)), answer.fetched_at)
+    with table.landing(lambda *_: [snapshot]) as landing:
         landing.replace_partition(snapshot)
-        landing.add(table, [snapshot] * table.num_rows)
-    return table.num_rows
+        landing.add(rows, [snapshot] * rows.num_rows)
+    return rows.num_rows

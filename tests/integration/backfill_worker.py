@@ -12,7 +12,7 @@ import dagster as dg
 
 from assets.adict import informative_consumption
 from resources.adict import AdictResource
-from warehouse.resource import WarehouseResource
+from resources.warehouse import WarehouseResource
 
 
 def main(spec: dict) -> int:

@@ -12,17 +12,19 @@ import dagster as dg
 import duckdb
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from assets.adict import ADICT_CHECKS, access_rights, informative_consumption, technical_data
 from assets.checks import HourlySeries, gas_day_start, table_checks
 from pipelines.partitions import gas_days, paris_today
 from resources.adict import RawAnswer, outcome_from_answer
+from resources.warehouse import WarehouseResource
 from tests.conftest import Upstream
 from warehouse.adict import INFORMATIVE_CONSUMPTION
 from warehouse.columns import Kind, col
-from warehouse.resource import WarehouseResource
-from warehouse.store import PartitionStore, TableSpec, _sql_str
+from warehouse.lake import ALIAS
+from warehouse.lake_table import session
+from warehouse.landing import table_name
+from warehouse.store import TableSpec
 
 
 def informative_checks() -> dg.AssetChecksDefinition:
@@ -67,13 +69,35 @@ def run_checks(
     )
 
 
-def rewrite(path: Path, sql: str) -> None:
-    """Replace a landed Parquet file by `sql` over its rows (the view `old`)."""
-    tmp = path.with_suffix(".tmp")
-    with duckdb.connect() as con:
-        con.execute(f"CREATE VIEW old AS SELECT * FROM read_parquet({_sql_str(path)})")
-        con.execute(f"COPY ({sql}) TO {_sql_str(tmp)} (FORMAT parquet)")
-    tmp.replace(path)
+def rewrite(upstream: Upstream, day: date, sql: str) -> int:
+    """Replace the landed rows of `day`'s month by `sql` over them (the table `old`),
+    behind the landing's back (bad data the checks must catch); return the snapshot
+    before, to restore it with `restore`."""
+    lake = upstream.warehouse().lake()
+    con = session(lake)
+    name, month = table_name(INFORMATIVE_CONSUMPTION), f"{day:%Y-%m}"
+    ((before,),) = con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchall()
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE old AS SELECT * FROM {name} WHERE month = ?", [month]
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new AS {sql}")
+
+    def swap(c: duckdb.DuckDBPyConnection) -> None:
+        c.execute(f"DELETE FROM {name} WHERE month = ?", [month])
+        c.execute(f"INSERT INTO {name} SELECT * FROM new")
+
+    lake.write(con, swap)
+    return int(before)
+
+
+def restore(upstream: Upstream, day: date, snapshot: int) -> None:
+    """The month's rows as they were at `snapshot` (DuckLake time travel)."""
+    name = table_name(INFORMATIVE_CONSUMPTION)
+    rewrite(
+        upstream,
+        day,
+        f"SELECT * FROM {name} AT (VERSION => {snapshot}) WHERE month = '{day:%Y-%m}'",
+    )
 
 
 # --- ADICT, against the sandbox ----------------------------------------------------------
@@ -90,11 +114,6 @@ def land_informative(
         tags=range_tags(first, last),
     )
     return upstream, run
-
-
-def month_file(upstream: Upstream, day: date) -> Path:
-    store = upstream.warehouse().store(INFORMATIVE_CONSUMPTION)
-    return store.file_for(f"{day:%Y-%m}")
 
 
 def test_an_adict_run_passes_its_checks_and_shows_a_preview_and_a_plot(
@@ -128,7 +147,8 @@ def test_duplicate_keys_block(adict_upstream: Callable[..., Upstream]) -> None:
     good, bad = today - timedelta(days=9), today - timedelta(days=8)
     upstream, _ = land_informative(adict_upstream, good, bad)
     rewrite(
-        month_file(upstream, bad),
+        upstream,
+        bad,
         f"SELECT * FROM old UNION ALL (SELECT * FROM old WHERE journee_gaziere = DATE '{bad}' LIMIT 1)",
     )
     run = run_checks(informative_consumption, informative_checks(), upstream.resources(), bad, bad)
@@ -147,19 +167,19 @@ def test_negative_blocks_and_implausible_warns(adict_upstream: Callable[..., Ups
     dg.materialize([technical_data], resources=upstream.resources())  # meters' frequencies
     monthly = upstream.sandbox.portfolio.pces[1]  # a 1M meter: at most 30,000 kWh a day
     assert monthly.frequence == "1M"
-    path = month_file(upstream, day)
-    original = path.read_bytes()
-    rewrite(
-        path,
+    original = rewrite(
+        upstream,
+        day,
         f"SELECT * REPLACE (CASE WHEN id_pce = '{monthly.id_pce}' THEN 90000 ELSE energie END AS energie) FROM old",
     )
     run = run_checks(informative_consumption, informative_checks(), upstream.resources(), day, day)
     assert run.success  # a warning does not block
     assert failing(run) == {"energy_plausible": dg.AssetCheckSeverity.WARN}
 
-    path.write_bytes(original)
+    restore(upstream, day, original)
     rewrite(
-        path,
+        upstream,
+        day,
         f"SELECT * REPLACE (CASE WHEN id_pce = '{monthly.id_pce}' THEN -3 ELSE energie END AS energie) FROM old",
     )
     run = run_checks(informative_consumption, informative_checks(), upstream.resources(), day, day)
@@ -174,7 +194,7 @@ def test_an_eligible_pce_with_neither_rows_nor_reason_blocks(
     day = today - timedelta(days=8)
     upstream, _ = land_informative(adict_upstream, day, day)
     meter = upstream.sandbox.portfolio.pces[0].id_pce
-    rewrite(month_file(upstream, day), f"SELECT * FROM old WHERE id_pce <> '{meter}'")
+    rewrite(upstream, day, f"SELECT * FROM old WHERE id_pce <> '{meter}'")
     run = run_checks(informative_consumption, informative_checks(), upstream.resources(), day, day)
     assert not run.success  # its stored answer has a row for the day: the row was lost
     assert failing(run) == {"rows_or_reason": dg.AssetCheckSeverity.ERROR}
@@ -255,10 +275,8 @@ def land_hours(home: Path, day: date, hours: list[int]) -> None:
             "fetched_at": pa.array([datetime.now(UTC)] * len(stamps), pa.timestamp("us", tz="UTC")),
         }
     )
-    path = PartitionStore(home / "warehouse", HOURLY).file_for(f"{day:%Y-%m}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = pq.read_table(path) if path.exists() else None
-    pq.write_table(pa.concat_tables([old, table]) if old is not None else table, path)
+    with WarehouseResource(home=str(home)).table(HOURLY).landing(lambda *_: []) as landing:
+        landing.add(table, [f"{day:%Y-%m}"] * table.num_rows)
 
 
 def check_hours(home: Path, day: date) -> dict[str, dg.AssetCheckSeverity]:

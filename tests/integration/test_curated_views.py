@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from warehouse.catalog import refresh_catalog, refresh_warehouse
 
 from pipelines.partitions import month_key
 from warehouse.adict import INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION
 from warehouse.build import last_gas_days, months_between
-from warehouse.catalog import refresh_catalog, refresh_warehouse
 from warehouse.store import PartitionStore, TableSpec
 
 ADICT = [INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION]

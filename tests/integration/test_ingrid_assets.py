@@ -4,11 +4,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
 from sandbox.ingrid_data import expected_records
+from tests.warehouse_reader import query as read
+from warehouse.lake_table import session
 
 BY_NAME = {a.key.path[-1]: a for a in INGRID_ASSETS}
 SPRING = (
@@ -28,8 +29,7 @@ def _assets(*names: str) -> list[dg.AssetsDefinition]:
 
 
 def _sql(home: Path, query: str) -> list[tuple]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return con.sql(query).fetchall()
+    return read(home, query)
 
 
 def test_hourly_and_daily_measures_match_the_truth_with_23_and_25_hour_days(
@@ -198,19 +198,18 @@ def test_the_checks_pass_on_dst_days_landed_from_the_sandbox(ingrid_upstream) ->
 def test_reparse_rebuilds_a_table_from_the_raw_zone_without_a_call(
     ingrid_upstream, home: Path
 ) -> None:
-    import shutil
-
     from pipelines.operations import reparse_ingrid
-    from warehouse.resource import WarehouseResource
+    from resources.warehouse import WarehouseResource
 
     upstream = ingrid_upstream()
     assert upstream.materialize_range(_assets("hourly_measures"), *AUTUMN).success
     calls = len(upstream.calls())
     before = _sql(home, "SELECT count(*), sum(quantity) FROM ingrid.hourly_measures")
-    shutil.rmtree(home / "warehouse" / "ingrid" / "hourly_measures")
     warehouse = WarehouseResource(home=str(home))
+    lake = warehouse.lake()
+    lake.write(session(lake), lambda con: con.execute("DELETE FROM ingrid.hourly_measures"))
+    assert _sql(home, "SELECT count(*) FROM ingrid.hourly_measures") == [(0,)]
     result = reparse_ingrid(warehouse, "hourly_measures").result
-    warehouse.refresh_catalog()
     assert result.rows == before[0][0]
     assert _sql(home, "SELECT count(*), sum(quantity) FROM ingrid.hourly_measures") == before
     assert len(upstream.calls()) == calls

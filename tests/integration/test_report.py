@@ -11,7 +11,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 
 import resources.quota
@@ -22,10 +21,13 @@ from warehouse.adict import (
     CONTRACTUAL_DATA,
     INFORMATIVE_CONSUMPTION,
     PUBLISHED_CONSUMPTION,
+    PUBLISHED_INJECTION,
 )
-from warehouse.catalog import refresh_catalog
+from warehouse.lake import Lake
+from warehouse.lake_table import LakeTable, session
+from warehouse.landing import create_table
 from warehouse.raw import RawZone
-from warehouse.store import PartitionStore, TableSpec
+from warehouse.store import TableSpec
 from warehouse.tables import ALL_TABLES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -67,7 +69,7 @@ def rows_of(page: str) -> list[list[str]]:
 
 def land(home: Path, spec: TableSpec, records: Sequence[dict], keys: Sequence[str]) -> None:
     table = spec.to_arrow(records, FETCHED_AT, keep_personal=True)
-    with PartitionStore(home / "warehouse", spec).landing(lambda a, b: []) as landing:
+    with LakeTable(Lake.at(home), spec).landing(lambda a, b: []) as landing:
         landing.add(table, keys)
 
 
@@ -113,11 +115,9 @@ def land_warehouse(home: Path) -> None:
         right("B", "Paul Durand", "paul@example.org", "0698765432"),
     ]
     land(home, ACCESS_RIGHTS, rights, ["2026-11-23"] * 2)
-    # A table whose only partition holds no row.
-    empty = PartitionStore(home / "warehouse", CONTRACTUAL_DATA).file_for("2026-11")
-    empty.parent.mkdir(parents=True)
-    pq.write_table(CONTRACTUAL_DATA.to_arrow([], FETCHED_AT), empty)
-    refresh_catalog(home, ALL_TABLES)
+    # A table that holds no row.
+    lake = Lake.at(home)
+    lake.write(session(lake), lambda con: create_table(con, CONTRACTUAL_DATA))
     raw = RawZone(home)
     for pce, outcome, records in (("A", "data", 5), ("B", "data", 3), ("C", "no_data", 0)):
         raw.put(
@@ -248,7 +248,7 @@ def test_an_empty_home_gives_a_page_saying_so(tmp_path: Path) -> None:
     (out / "quota.png").write_bytes(PNG_MAGIC)  # left by an earlier report
     page = write_report(tmp_path / "nothing", out).read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
-    assert "No catalog at" in page
+    assert "No warehouse in" in page
     assert "No calls recorded" in page
     assert "<img" not in page
     assert not list(out.glob("*.png"))
@@ -257,7 +257,7 @@ def test_an_empty_home_gives_a_page_saying_so(tmp_path: Path) -> None:
 def test_damaged_state_files_are_reported_not_raised(tmp_path: Path) -> None:
     home = tmp_path / "damaged"
     (home / "state").mkdir(parents=True)
-    (home / "warehouse.duckdb").write_bytes(b"not a catalog")
+    (home / "warehouse.sqlite").write_bytes(b"not a catalog")
     ledger_path(home / "state").write_bytes(b"not a ledger")
     page = write_report(home, tmp_path / "out").read_text(encoding="utf-8")
     assert "The catalog cannot be opened" in page
@@ -266,13 +266,17 @@ def test_damaged_state_files_are_reported_not_raised(tmp_path: Path) -> None:
 
 def test_an_unreadable_table_is_reported_not_raised(home: Path, tmp_path: Path) -> None:
     land_warehouse(home)
-    # The view may read the live files or a snapshot of them: remove both.
-    for file in home.rglob("*.parquet"):
-        if "published_consumption" in file.parts:
-            file.unlink()
+    # More rows than DuckLake inlines in its catalog: they go to a Parquet file, lost here.
+    records = [informative(f"{n:014d}", "2026-10-01", 1.0) for n in range(50)]
+    land(home, PUBLISHED_INJECTION, records, ["2026-10"] * len(records))
+    files = list((home / "warehouse" / "adict" / "published_injection").rglob("*.parquet"))
+    assert files
+    for file in files:
+        file.unlink()
     page = write_report(home, tmp_path / "out").read_text(encoding="utf-8")
-    assert "adict.published_consumption: cannot be read" in page
-    assert ["2026-10", "45"] in rows_of(page)  # the other tables are still reported
+    assert "adict.published_injection: cannot be read" in page
+    assert "adict.informative_consumption" in page  # the other tables are still reported
+    assert ["adict.informative_consumption", "landed", "8", "2"] in [r[:4] for r in rows_of(page)]
 
 
 def test_the_command_writes_into_the_home_by_default(home: Path) -> None:

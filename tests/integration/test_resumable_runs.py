@@ -16,13 +16,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 import resources.quota
 from assets.adict import access_rights, informative_consumption
 from pipelines.partitions import paris_today
 from sandbox.adict_data import expected_informative
 from tests.conftest import CLIENT_ID, Upstream
+from tests.warehouse_reader import query as read
 
 INFORMATIVE = (
     "SELECT id_pce, journee_gaziere, energie, statut_conso FROM adict.informative_consumption"
@@ -38,8 +38,7 @@ def truth(upstream: Upstream, first: date, last: date) -> list[tuple]:
 
 
 def landed(upstream: Upstream) -> list[tuple]:
-    with duckdb.connect(str(upstream.home / "warehouse.duckdb"), read_only=True) as con:
-        return sorted(con.execute(INFORMATIVE).fetchall())
+    return sorted(read(upstream.home, INFORMATIVE))
 
 
 def asked(upstream: Upstream) -> Counter:
@@ -165,5 +164,4 @@ def test_two_homes_sharing_one_client_id_both_land_everything(
     assert [team.wait(timeout=240) for team in teams] == [0, 0]
     expected = truth(upstream, first, last)
     assert landed(upstream) == expected
-    with duckdb.connect(str(other / "warehouse.duckdb"), read_only=True) as con:
-        assert sorted(con.execute(INFORMATIVE).fetchall()) == expected
+    assert sorted(read(other, INFORMATIVE)) == expected

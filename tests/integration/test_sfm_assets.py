@@ -5,12 +5,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from assets.sfm import SFM_ASSETS
 from pipelines.partitions import PARIS, gas_day_of
 from pipelines.sfm_rules import InputHmsProfile
+from tests.warehouse_reader import query as read
 
 BY_NAME = {a.key.path[-1]: a for a in SFM_ASSETS}
 DAY = date(2026, 11, 18)
@@ -26,8 +26,7 @@ pytestmark = pytest.mark.xdist_group("sfm")
 
 
 def _sql(home: Path, query: str) -> list[tuple]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return con.sql(query).fetchall()
+    return read(home, query)
 
 
 def _declare_over_the_day(upstream) -> None:  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ from resources.settings import (
     keep_personal_data,
     read,
 )
-from warehouse.resource import WarehouseResource
+from resources.warehouse import WarehouseResource
 
 ADICT = dict(
     base_url="https://api.grdf.fr/adict/v2",
@@ -111,7 +111,7 @@ def _home_seen_from(cwd: Path) -> list[str]:
     """The home a fresh process started in `cwd` finds, by the settings and the warehouse."""
     script = (
         "from resources.settings import gazoduc_home\n"
-        "from warehouse.resource import WarehouseResource\n"
+        "from resources.warehouse import WarehouseResource\n"
         "print(gazoduc_home())\n"
         "print(WarehouseResource(home='relative-home').home_path)\n"
     )

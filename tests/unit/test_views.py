@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from warehouse.catalog import refresh_catalog
+
 from warehouse.ingrid import TABLES as INGRID
 from warehouse.sfm import FLEXIBILITY_INDICATORS as INDICATORS
 from warehouse.store import PartitionStore, TableSpec

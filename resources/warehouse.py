@@ -1,0 +1,51 @@
+"""The warehouse as a Dagster resource: where it lives, and what it may keep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from resources.settings import gazoduc_home
+from warehouse.adict import ACCESS_RIGHTS
+from warehouse.lake import Lake
+from warehouse.lake_table import LakeTable, Rules
+from warehouse.raw import RawZone
+from warehouse.store import TableSpec
+
+
+class MissingUpstreamData(RuntimeError):
+    """A table an asset needs has not landed yet."""
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckLake warehouse of `<home>` (GAZODUC_WAREHOUSE may put its catalog
+    elsewhere) and the raw zone under `<home>/raw`."""
+
+    home: str  # relative: to the project folder, as GAZODUC_HOME (resources/settings.py)
+    # Holder names, e-mails and phones stay out of the warehouse unless the operator opts in.
+    keep_personal_data: bool = False
+
+    @property
+    def home_path(self) -> Path:
+        return gazoduc_home(self.home)
+
+    def lake(self) -> Lake:
+        return Lake.at(self.home_path)
+
+    def table(self, spec: TableSpec, rules: Rules | None = None) -> LakeTable:
+        """The spec's table; a landing into it runs `rules` before it commits."""
+        return LakeTable(self.lake(), spec, rules)
+
+    def raw_zone(self) -> RawZone:
+        return RawZone(self.home_path)
+
+    def latest_access_rights(self) -> list[dict[str, Any]]:
+        """The newest access-rights snapshot, as records the planner reads."""
+        rights = self.table(ACCESS_RIGHTS).newest_snapshot()
+        if not rights:
+            raise MissingUpstreamData(
+                "no access-rights snapshot yet: materialize adict/access_rights first"
+            )
+        return rights
