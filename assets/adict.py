@@ -64,6 +64,8 @@ from resources.adict import (
     CallOutcome,
     RawAnswer,
     outcome_from_answer,
+    read_records,
+    read_window,
 )
 from resources.warehouse import WarehouseResource
 from warehouse.adict import (
@@ -116,7 +118,7 @@ def access_rights(
         table = warehouse.table(ACCESS_RIGHTS, blocking_rules(warehouse, ACCESS_RIGHTS, snapshot))
         built = landed_or_failure(
             lambda: build_snapshot(
-                table, raw, newest, today.isoformat(), warehouse.keep_personal_data
+                table, raw, newest, today.isoformat(), warehouse.keep_personal_data, read_records
             )
         )
         events = land_right_events(warehouse)
@@ -214,7 +216,9 @@ def _land_windows(
         answers = [a for a in raw.answers(API, spec.name, None, first, last) if a.scope in pces]
         scope = Scope(tuple(months_between(first, last)), first, last)
         table = warehouse.table(spec, blocking_rules(warehouse, spec, scope))
-        built = landed_or_failure(lambda: build_windows(table, raw, answers, first, last))
+        built = landed_or_failure(
+            lambda: build_windows(table, raw, answers, first, last, read_window)
+        )
         shown = landed_metadata(table, scope)
         extra = {
             "pces": len(pces),
@@ -249,7 +253,7 @@ def _land_documents(
         table = warehouse.table(spec, blocking_rules(warehouse, spec, scope))
         built = landed_or_failure(
             lambda: build_snapshot(
-                table, raw, answers, month_key(today), warehouse.keep_personal_data
+                table, raw, answers, month_key(today), warehouse.keep_personal_data, read_records
             )
         )
         shown = landed_metadata(table, scope, None)

@@ -31,11 +31,11 @@ from resources.ingrid import (
     IngridResource,
     chunks_of,
     dump_records,
+    read_records,
 )
-from resources.ingrid_endpoints import ENDPOINTS, Endpoint, Grain
+from resources.ingrid_endpoints import ENDPOINTS, TABLES, Endpoint, Grain
 from resources.warehouse import WarehouseResource
-from warehouse.build import months_between
-from warehouse.ingrid import TABLES, build_days, build_snapshot
+from warehouse.build import build_days, build_whole_snapshot, months_between
 from warehouse.raw import RawZone
 
 POOL = "ingrid"  # Ingrid calls of all runs share one politeness budget (dagster.yaml)
@@ -129,7 +129,9 @@ def _land_days(
         answers = raw.answers(API, endpoint.name, contract, first, last)
         scope = Scope(tuple(months_between(first, last)), first, last)
         table = warehouse.table(spec, blocking_rules(warehouse, spec, scope))
-        built = landed_or_failure(lambda: build_days(table, raw, answers, first, last))
+        built = landed_or_failure(
+            lambda: build_days(table, raw, answers, first, last, read_records)
+        )
         metadata = {
             "rows": dg.MetadataValue.int(built.rows),
             WINDOW_METADATA: f"{first}..{last}",
@@ -164,7 +166,7 @@ def _land_snapshot(
         if todays:
             snapshot = todays[-1]
             rows = landed_or_failure(
-                lambda: build_snapshot(table, raw, snapshot, today.isoformat())
+                lambda: build_whole_snapshot(table, raw, snapshot, today.isoformat(), read_records)
             )
             metadata["rows"] = dg.MetadataValue.int(rows)
         metadata |= call_metadata(client.caller)

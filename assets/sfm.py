@@ -26,6 +26,7 @@ from assets.checks import (
 from assets.common import call_metadata, partition_days
 from assets.fetching import Answered, Ask, Reply, fetch_all, finish
 from pipelines.partitions import gas_day_of, gas_days_ahead, month_key
+from pipelines.sfm_rows import indicator_rows, profile_rows, rebuilt_rows
 from pipelines.sfm_rules import gas_day_start
 from resources.quota import QuotaExhausted
 from resources.sfm import API, SfmClient, SfmResource
@@ -38,9 +39,6 @@ from warehouse.sfm import (
     FLEXIBILITY_INDICATORS,
     HMS_PROFILES,
     REBUILT_HMS_PROFILES,
-    indicator_rows,
-    profile_rows,
-    rebuilt_rows,
 )
 from warehouse.store import TableSpec
 

@@ -26,10 +26,18 @@ from resources.adict import (
     RawAnswer,
     outcome_from_answer,
     quota_tier,
+    read_records,
+    read_window,
 )
 from resources.warehouse import WarehouseResource
 from warehouse.adict import TABLES
-from warehouse.build import BuildResult, build_snapshot, build_windows
+from warehouse.build import (
+    BuildResult,
+    build_days,
+    build_snapshot,
+    build_whole_snapshot,
+    build_windows,
+)
 from warehouse.raw import Answer, DamagedAnswer, RawZone
 
 
@@ -162,7 +170,7 @@ def reparse(warehouse: WarehouseResource, dataset: str) -> Reparsed:
     if ENDPOINTS[dataset].history_years is not None:
         first = min((a.first_day for a in answers), default=date.max)
         last = max((a.last_day for a in answers), default=date.min)
-        result = build_windows(table, raw, answers, first, last)
+        result = build_windows(table, raw, answers, first, last, read_window)
     else:
         result = _rebuild_snapshots(warehouse, raw, dataset, answers)
     return Reparsed(result, time.perf_counter() - started, raw.set_aside)
@@ -171,10 +179,9 @@ def reparse(warehouse: WarehouseResource, dataset: str) -> Reparsed:
 def reparse_ingrid(warehouse: WarehouseResource, dataset: str) -> Reparsed:
     """The same for an Ingrid resource: every stored range, newest answer per gas day."""
     from resources.ingrid import API as INGRID
+    from resources.ingrid import read_records as read_ingrid
     from resources.ingrid_endpoints import BY_NAME
-    from warehouse.ingrid import TABLES as INGRID_TABLES
-    from warehouse.ingrid import build_days
-    from warehouse.ingrid import build_snapshot as build_ingrid_snapshot
+    from resources.ingrid_endpoints import TABLES as INGRID_TABLES
 
     raw, table = warehouse.raw_zone(), warehouse.table(INGRID_TABLES[dataset])
     answers = raw.answers(INGRID, dataset)
@@ -182,13 +189,13 @@ def reparse_ingrid(warehouse: WarehouseResource, dataset: str) -> Reparsed:
     if BY_NAME[dataset].dated:
         first = min((a.first_day for a in answers), default=date.max)
         last = max((a.last_day for a in answers), default=date.min)
-        result = build_days(table, raw, answers, first, last)
+        result = build_days(table, raw, answers, first, last, read_ingrid)
     else:  # one snapshot per day: the day's newest answer
         newest = {a.first_day: a for a in answers}
         rows = 0
         for day, answer in newest.items():
             with suppress(DamagedAnswer):  # set aside; named in raw.set_aside
-                rows += build_ingrid_snapshot(table, raw, answer, day.isoformat())
+                rows += build_whole_snapshot(table, raw, answer, day.isoformat(), read_ingrid)
         result = BuildResult(rows, len(newest), len(newest))
     return Reparsed(result, time.perf_counter() - started, raw.set_aside)
 
@@ -205,7 +212,7 @@ def _rebuild_snapshots(
         )
     table = warehouse.table(TABLES[dataset])
     results = [
-        build_snapshot(table, raw, group, key, warehouse.keep_personal_data)
+        build_snapshot(table, raw, group, key, warehouse.keep_personal_data, read_records)
         for key, group in sorted(groups.items())
     ]
     return BuildResult(

@@ -16,9 +16,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from resources.adict import ENDPOINTS, Endpoint
+from warehouse.columns import parse_flag
+from warehouse.gasday import window_minus
 
 ACTIVE = "active"
-TRUE_WORDS = frozenset({"vrai", "true", "oui", "1"})  # GRDF writes "Vrai"/"Faux", any case
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,6 @@ class PlannedCall:
     @property
     def days(self) -> int:
         return (self.last_day - self.first_day).days + 1
-
-
-def parse_flag(value: object) -> bool:
-    """GRDF writes booleans as "Vrai"/"Faux" in any case."""
-    if isinstance(value, bool):
-        return value
-    return str(value or "").strip().casefold() in TRUE_WORDS
 
 
 def parse_day(value: object) -> date | None:
@@ -221,16 +215,3 @@ def subtract_answered(
             gaps = [piece for gap in gaps for piece in window_minus(gap, (start, end))]
         remaining += [PlannedCall(call.dataset, call.id_pce, a, b) for a, b in gaps]
     return sorted(remaining, key=lambda c: c.id_pce in answered)
-
-
-def window_minus(window: tuple[date, date], cut: tuple[date, date]) -> list[tuple[date, date]]:
-    """What remains of `window` once the days of `cut` are taken out (0, 1 or 2 pieces)."""
-    (a, b), (c, d) = window, cut
-    if d < a or c > b:
-        return [window]
-    pieces = []
-    if a < c:
-        pieces.append((a, c - timedelta(days=1)))
-    if d < b:
-        pieces.append((d + timedelta(days=1), b))
-    return pieces

@@ -33,9 +33,9 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from resources.quota import PARIS, ledger_path, paris_day
 from resources.settings import daily_budget, gazoduc_home
+from resources.warehouse import ALL_TABLES
 from warehouse.lake import Lake, WarehouseNotFound
 from warehouse.landing import PARTITION_TYPES
-from warehouse.tables import ALL_TABLES
 
 log = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ from resources.http import (
 )
 from resources.quota import QuotaExhausted
 from resources.streams import MalformedStreamError, Trailer, iter_json_objects, split_trailer
+from warehouse.raw import Answer
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +292,21 @@ def _typed_outcome(id_pce: str, answer: RawAnswer, blocks: list[dict[str, Any]])
 
 def rights_from_answer(answer: RawAnswer) -> RightsListing:
     return _rights_listing(answer, parse_stream(answer.body, "access_rights"))
+
+
+def read_window(answer: Answer, body: bytes) -> CallOutcome:
+    """A stored windowed answer (consumption, injection) as the warehouse builds it."""
+    return outcome_from_answer(
+        answer.dataset, answer.scope, RawAnswer(answer.first_day, answer.last_day, body)
+    )
+
+
+def read_records(answer: Answer, body: bytes) -> list[dict[str, Any]]:
+    """A stored document answer's records: the rights of the list, a PCE's document."""
+    stored = RawAnswer(answer.first_day, answer.last_day, body)
+    if answer.dataset == "access_rights":
+        return rights_from_answer(stored).rights
+    return outcome_from_answer(answer.dataset, answer.scope, stored).blocks
 
 
 def _rights_listing(answer: RawAnswer, records: list[dict[str, Any]]) -> RightsListing:

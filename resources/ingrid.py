@@ -39,6 +39,7 @@ from resources.ingrid_endpoints import (
     Endpoint,
 )
 from resources.streams import MalformedStreamError
+from warehouse.raw import Answer
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,11 @@ def dump_records(records: list[dict[str, Any]]) -> bytes:
 
 def load_records(body: bytes) -> list[dict[str, Any]]:
     return orjson.loads(body)
+
+
+def read_records(_: Answer, body: bytes) -> list[dict[str, Any]]:
+    """A stored answer's records, as the warehouse builds them."""
+    return load_records(body)
 
 
 class IngridResource(UpstreamResource):

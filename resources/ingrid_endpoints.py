@@ -17,10 +17,12 @@ quantity travels with its unit (`unit`, or `priceUnit` beside prices).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from warehouse.columns import Kind
+from warehouse.columns import Column, Kind, col
+from warehouse.store import TableSpec
 
 PATH_TEMPLATE = "/{family}/v1/contracts/{contract_code}/{resource}"
 START_PARAM, END_PARAM = "startGasDay", "endGasDay"
@@ -218,3 +220,42 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 # fmt: on
 BY_NAME: dict[str, Endpoint] = {e.name: e for e in ENDPOINTS}
+
+
+# --- the warehouse table each endpoint lands in -------------------------------------------
+# Columns are GRTgaz's camelCase fields in snake_case (`gasDay` -> `gas_day`). Hourly
+# tables add `start_local`, the hour's Europe/Paris wall-clock start, beside the UTC
+# `start_date_time` and the `gas_day`: on the autumn DST day two rows share a local start
+# and differ by their UTC start, the key. Dated tables land in monthly partitions
+# (`month`); reference data in daily snapshots (`snapshot_date`). A chunk answer covers
+# the whole contract on its days: a newer answer replaces every row of those days.
+
+SCHEMA = "ingrid"
+
+
+def snake(name: str) -> str:
+    """`startDateTime` -> `start_date_time`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _columns(endpoint: Endpoint) -> tuple[Column, ...]:
+    columns = [col(snake(f.name), f.name, f.kind) for f in endpoint.fields]
+    if endpoint.grain is Grain.HOURLY:
+        columns.append(col("start_local", "startDateTime", Kind.LOCAL_TIMESTAMP))
+    return tuple(columns)
+
+
+def table_spec(endpoint: Endpoint) -> TableSpec:
+    dated = endpoint.dated
+    return TableSpec(
+        SCHEMA,
+        endpoint.name,
+        _columns(endpoint),
+        partition_key="month" if dated else "snapshot_date",
+        key=tuple(snake(k) for k in endpoint.key),
+        day_sql="old.gas_day" if dated else None,
+        scope_column=None,  # an answer covers the whole contract
+    )
+
+
+TABLES: dict[str, TableSpec] = {e.name: table_spec(e) for e in ENDPOINTS}

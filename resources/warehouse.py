@@ -7,12 +7,22 @@ from typing import Any
 
 import dagster as dg
 
+from resources.ingrid_endpoints import TABLES as INGRID_TABLES
 from resources.settings import gazoduc_home
 from warehouse.adict import ACCESS_RIGHTS
+from warehouse.adict import TABLES as ADICT_TABLES
 from warehouse.lake import Lake
 from warehouse.lake_table import LakeTable, Rules
 from warehouse.raw import RawZone
+from warehouse.sfm import TABLES as SFM_TABLES
 from warehouse.store import TableSpec
+
+# Every table gazoduc lands, by source.
+ALL_TABLES: list[TableSpec] = [
+    *ADICT_TABLES.values(),
+    *INGRID_TABLES.values(),
+    *SFM_TABLES.values(),
+]
 
 
 class MissingUpstreamData(RuntimeError):

@@ -8,22 +8,37 @@ earlier, interrupted run left. `gazoduc reparse` runs the build alone.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines.planner import window_minus
-from resources.adict import RawAnswer, outcome_from_answer, rights_from_answer
-from warehouse.gasday import gas_day_of, month_bounds, month_key
+from warehouse.gasday import gas_day_of, month_bounds, month_key, window_minus
 from warehouse.lake_table import LakeTable, Landing
 from warehouse.raw import Answer, DamagedAnswer, RawZone
-from warehouse.store import TableSpec
 
 # Answers that served days (possibly none): their days replace the rows landed before.
 # A refusal (not_allowed) serves nothing and replaces nothing.
 SERVING = frozenset({"data", "no_data", "empty", "partial"})
+
+
+class ParsedWindow(Protocol):
+    """A windowed answer as its source's client reads it back from the raw zone."""
+
+    @property
+    def blocks(self) -> Sequence[dict[str, Any]]: ...  # the records, one per block
+
+    @property
+    def unserved_periods(self) -> Sequence[tuple[date, date]]: ...  # days it says nothing of
+
+
+# How a source reads a stored answer's body back (its client's parser): the warehouse
+# knows tables, not upstream formats.
+ReadWindow = Callable[[Answer, bytes], ParsedWindow]
+ReadRecords = Callable[[Answer, bytes], Sequence[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,12 @@ class BuildResult:
 
 
 def build_windows(
-    table: LakeTable, raw: RawZone, answers: Sequence[Answer], first: date, last: date
+    table: LakeTable,
+    raw: RawZone,
+    answers: Sequence[Answer],
+    first: date,
+    last: date,
+    read: ReadWindow,
 ) -> BuildResult:
     """Rows of gas days [first, last] from windowed answers (consumption, injection).
 
@@ -52,7 +72,9 @@ def build_windows(
             covered: list[tuple[date, date]] = []
             for answer in sorted(own, key=lambda a: a.fetched_at, reverse=True):
                 try:
-                    rows += _stage_answer(landing, raw, answer, (first, last), covered)
+                    rows += _stage_answer(
+                        landing, raw.read(answer), answer, (first, last), covered, read
+                    )
                 except DamagedAnswer:  # set aside: older answers serve its days meanwhile
                     continue
     return BuildResult(rows, sum(len(a) for a in by_pce.values()), len(landing.partitions))
@@ -60,16 +82,17 @@ def build_windows(
 
 def _stage_answer(
     landing: Landing,
-    raw: RawZone,
+    body: bytes,
     answer: Answer,
     bounds: tuple[date, date],
     covered: list[tuple[date, date]],
+    read: ReadWindow,
 ) -> int:
     """Stage the rows of one answer on the days it served and no newer answer did."""
     lower, upper = max(bounds[0], answer.first_day), min(bounds[1], answer.last_day)
     if lower > upper:
         return 0
-    outcome = outcome_from_answer(answer.dataset, answer.scope, _stored(raw, answer))
+    outcome = read(answer, body)
     served = [(lower, upper)]
     for gap in outcome.unserved_periods:
         served = [piece for span in served for piece in window_minus(span, gap)]
@@ -93,6 +116,7 @@ def build_snapshot(
     answers: Sequence[Answer],
     snapshot: str,
     keep_personal: bool,
+    read: ReadRecords,
 ) -> BuildResult:
     """One snapshot partition from document answers: the newest answer of each PCE.
 
@@ -106,9 +130,10 @@ def build_snapshot(
     with table.landing(lambda *_: [snapshot]) as landing:
         for answer in newest.values():
             try:
-                rows_of = _answer_table(spec, raw, answer, keep_personal)
+                records = read(answer, raw.read(answer))
             except DamagedAnswer:  # set aside, asked again by the next run
                 continue
+            rows_of = spec.to_arrow(records, answer.fetched_at, keep_personal)
             landing.add(rows_of, [snapshot] * rows_of.num_rows)
             if spec.name == "access_rights":
                 landing.replace_partition(snapshot)
@@ -118,17 +143,61 @@ def build_snapshot(
     return BuildResult(rows, len(newest), len(landing.partitions))
 
 
-def _stored(raw: RawZone, answer: Answer) -> RawAnswer:
-    return RawAnswer(answer.first_day, answer.last_day, raw.read(answer))
+def build_days(
+    table: LakeTable,
+    raw: RawZone,
+    answers: Sequence[Answer],
+    first: date,
+    last: date,
+    read: ReadRecords,
+) -> BuildResult:
+    """Rows of gas days [first, last] from answers covering every row of their days (an
+    Ingrid contract's): on each day, the newest answer that covered it."""
+    covered: list[tuple[date, date]] = []
+    rows = 0
+    with table.landing(months_between) as landing:
+        for answer in sorted(answers, key=lambda a: a.fetched_at, reverse=True):
+            served = [(max(first, answer.first_day), min(last, answer.last_day))]
+            for span in covered:
+                served = [piece for s in served for piece in window_minus(s, span)]
+            served = [(a, b) for a, b in served if a <= b]
+            if not served:
+                continue
+            try:
+                body = raw.read(answer)
+            except DamagedAnswer:  # set aside: older answers serve its days meanwhile
+                continue
+            rows_of = table.spec.to_arrow(read(answer, body), answer.fetched_at)
+            kept = rows_of.filter(_within(rows_of.column("gas_day"), served))
+            landing.add(kept, [month_key(d) for d in kept.column("gas_day").to_pylist()])
+            for a, b in served:
+                landing.replace(None, a, b, answer.fetched_at)
+            covered.extend(served)
+            rows += kept.num_rows
+    return BuildResult(rows, len(answers), len(landing.partitions))
 
 
-def _answer_table(spec: TableSpec, raw: RawZone, answer: Answer, keep_personal: bool) -> pa.Table:
-    stored = _stored(raw, answer)
-    if spec.name == "access_rights":
-        records = rights_from_answer(stored).rights
-    else:
-        records = outcome_from_answer(spec.name, answer.scope, stored).blocks
-    return spec.to_arrow(records, answer.fetched_at, keep_personal)
+def _within(days: pa.ChunkedArray, spans: list[tuple[date, date]]) -> pa.ChunkedArray:
+    mask = pc.is_valid(days) if spans else pc.is_null(days)
+    inside = None
+    for first, last in spans:
+        span = pc.and_(
+            pc.greater_equal(days, pa.scalar(first, pa.date32())),
+            pc.less_equal(days, pa.scalar(last, pa.date32())),
+        )
+        inside = span if inside is None else pc.or_(inside, span)
+    return mask if inside is None else pc.and_(mask, inside)
+
+
+def build_whole_snapshot(
+    table: LakeTable, raw: RawZone, answer: Answer, snapshot: str, read: ReadRecords
+) -> int:
+    """The whole snapshot partition from one answer (Ingrid's reference data)."""
+    rows = table.spec.to_arrow(read(answer, raw.read(answer)), answer.fetched_at)
+    with table.landing(lambda *_: [snapshot]) as landing:
+        landing.replace_partition(snapshot)
+        landing.add(rows, [snapshot] * rows.num_rows)
+    return rows.num_rows
 
 
 def last_gas_days(table: pa.Table, end_column: str) -> list[date | None]:

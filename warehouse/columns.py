@@ -15,8 +15,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.planner import TRUE_WORDS, parse_flag
 from warehouse.gasday import PARIS
+
+TRUE_WORDS = frozenset({"vrai", "true", "oui", "1"})  # GRDF writes "Vrai"/"Faux", any case
+
+
+def parse_flag(value: object) -> bool:
+    """GRDF writes booleans as "Vrai"/"Faux" in any case."""
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().casefold() in TRUE_WORDS
 
 
 class Kind(StrEnum):

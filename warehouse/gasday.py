@@ -32,3 +32,16 @@ def month_bounds(key: str) -> tuple[date, date]:
     first = date.fromisoformat(key[:7] + "-01")
     following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
     return first, following - timedelta(days=1)
+
+
+def window_minus(window: tuple[date, date], cut: tuple[date, date]) -> list[tuple[date, date]]:
+    """What remains of `window` once the days of `cut` are taken out (0, 1 or 2 pieces)."""
+    (a, b), (c, d) = window, cut
+    if d < a or c > b:
+        return [window]
+    pieces = []
+    if a < c:
+        pieces.append((a, c - timedelta(days=1)))
+    if d < b:
+        pieces.append((d + timedelta(days=1), b))
+    return pieces

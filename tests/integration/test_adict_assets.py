@@ -13,7 +13,7 @@ import pytest
 
 from assets.adict import ADICT_ASSETS, access_rights, informative_consumption
 from pipelines.partitions import paris_today
-from resources.adict import RawAnswer, outcome_from_answer
+from resources.adict import RawAnswer, outcome_from_answer, read_window
 from sandbox.adict_data import (
     MALFORMED_PCE_IDS,
     SUCCESS_TRAILER,
@@ -160,6 +160,7 @@ def test_refusals_never_delete_rows_landed_before(adict_upstream: Callable[..., 
             raw.answers("adict", "informative_consumption"),
             first,
             last,
+            read_window,
         )
         assert query(upstream.home, INFORMATIVE) == before
 

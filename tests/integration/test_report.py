@@ -16,6 +16,7 @@ import pytest
 import resources.quota
 from pipelines.report import CHART_FILES, REPORT_FILE, report_main, write_report
 from resources.quota import PARIS, QuotaLedger, QuotaLimits, ledger_path
+from resources.warehouse import ALL_TABLES
 from warehouse.adict import (
     ACCESS_RIGHTS,
     CONTRACTUAL_DATA,
@@ -28,7 +29,6 @@ from warehouse.lake_table import LakeTable, session
 from warehouse.landing import create_table
 from warehouse.raw import RawZone
 from warehouse.store import TableSpec
-from warehouse.tables import ALL_TABLES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FETCHED_AT = datetime(2026, 11, 23, 14, 30, tzinfo=UTC)  # 15:30 in Paris
