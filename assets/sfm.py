@@ -7,13 +7,12 @@ rebuilt programs are asked per site and gas day (the API has no range); an answe
 fetched after its gas day closed is final and never asked again.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import orjson
-import pyarrow as pa
 
 from assets.checks import (
     WINDOW_METADATA,
@@ -82,24 +81,33 @@ def flexibility_indicators(
 
         asks = [Ask(ALL_SCOPES, day, day)]
         report = fetch_all(context, raw, API, store.spec.name, asks, capture, "captures")
-        rows = [row for item in captured for row in indicator_rows(item, now, day)]
-        table = store.spec.to_arrow(rows, now)
-        if report.answered:
-            landed_or_failure(lambda: _append(store, table, month_key(day)))
+        # Every capture of the day, this one included: one landed late is landed now.
+        todays = raw.answers(API, spec.name, ALL_SCOPES, day, day)
+        rows = landed_or_failure(lambda: land_captures(store, raw, todays)) if todays else 0
         metadata = {
-            "rows": dg.MetadataValue.int(table.num_rows),
+            "rows": dg.MetadataValue.int(rows),
             "sites": dg.MetadataValue.int(len(captured)),
-            "captured_at": now.isoformat(),
+            "captured_at": (todays[-1].fetched_at if todays else now).isoformat(),
             **call_metadata(client.caller),
             **_certificate_metadata(context, client),
         }
     return finish(context, report, raw, metadata)
 
 
-def _append(store: LakeTable, rows: pa.Table, month: str) -> None:
-    """A capture is appended: no capture replaces another."""
+def land_captures(store: LakeTable, raw: RawZone, answers: Sequence[Answer]) -> int:
+    """Stored captures as rows, each stamped with the time it was stored: captures add up,
+    none replaces another, and landing one again changes nothing (its key is the same)."""
+    rows = 0
     with store.landing(months_between) as landing:
-        landing.add(rows, [month] * rows.num_rows)
+        for answer, body in raw.readable(answers):
+            items = orjson.loads(body)
+            records = [
+                r for i in items for r in indicator_rows(i, answer.fetched_at, answer.first_day)
+            ]
+            table = store.spec.to_arrow(records, answer.fetched_at)
+            landing.add(table, [month_key(answer.first_day)] * table.num_rows)
+            rows += table.num_rows
+    return rows
 
 
 def _site_day_asset(
@@ -121,17 +129,22 @@ def _site_day_asset(
     return _asset
 
 
+# How each site-day table's stored answers become rows (the asset and a reparse).
+SITE_DAY_ROWS: dict[str, Rows] = {
+    HMS_PROFILES.name: lambda programs: (row for p in programs for row in profile_rows(p)),
+    REBUILT_HMS_PROFILES.name: lambda rebuilt: rebuilt_rows(rebuilt) if rebuilt else (),
+}
 hms_profiles = _site_day_asset(
     HMS_PROFILES,
     lambda client, site, day: client.profiles(site, day),
-    lambda programs: (row for program in programs for row in profile_rows(program)),
+    SITE_DAY_ROWS[HMS_PROFILES.name],
     "Every program declared per site and gas day, with its feasibility status and comment "
     "(seed 001 §13.3); one row per hourly slot.",
 )
 rebuilt_hms_profiles = _site_day_asset(
     REBUILT_HMS_PROFILES,
     lambda client, site, day: client.rebuilt_profile(site, day),
-    lambda rebuilt: rebuilt_rows(rebuilt) if rebuilt else (),
+    SITE_DAY_ROWS[REBUILT_HMS_PROFILES.name],
     "The rebuilt (reference) program per site and gas day (seed 001 chapter 2, §13.4); "
     "one row per hourly slot.",
 )
@@ -169,7 +182,9 @@ def _land_site_days(
             [Ask(site, day, day) for site, day in asks],
             lambda ask: _answered(fetch(client, ask.scope, ask.first_day), ask),
         )
-        landed = landed_or_failure(lambda: _build(store, raw, spec.name, first, last, rows))
+        landed = landed_or_failure(
+            lambda: build_site_days(store, raw, spec.name, first, last, rows)
+        )
         metadata = {
             "rows": dg.MetadataValue.int(landed),
             "sites": dg.MetadataValue.int(len(sites)),
@@ -217,7 +232,7 @@ def _known_sites(raw: RawZone, dataset: str) -> set[str]:
     return {a.scope for a in raw.answers(API, dataset)}
 
 
-def _build(
+def build_site_days(
     store: LakeTable, raw: RawZone, dataset: str, first: date, last: date, rows: Rows
 ) -> int:
     """Each site-day from its newest stored answer holding a program: it replaces that

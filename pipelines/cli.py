@@ -41,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("asset", help="e.g. adict/informative_consumption")
     backfill.add_argument("--from", dest="first", help="first partition key, e.g. 2024-01-01")
     backfill.add_argument("--to", dest="last", help="last partition key, e.g. 2026-10-31")
-    reparse = commands.add_parser("reparse", help="rebuild a curated table from the raw zone")
-    reparse.add_argument("asset", help="e.g. adict/informative_consumption, ingrid/daily_measures")
+    reparse = commands.add_parser("reparse", help="rebuild tables from the raw zone, 0 calls")
+    reparse.add_argument(
+        "asset", nargs="?", help="e.g. adict/informative_consumption, ingrid/daily_measures"
+    )
+    reparse.add_argument("--all", action="store_true", help="every table (a migrated home)")
     commands.add_parser("quota", help="calls used per day, API and client, and rejections")
     report = commands.add_parser("report", help="an HTML page (and PNG charts) of the warehouse")
     report.add_argument("--out", type=Path, help="output folder (default $GAZODUC_HOME/report)")
@@ -163,27 +166,34 @@ def _backfill(args: argparse.Namespace) -> int:
 
 def _reparse(args: argparse.Namespace) -> int:
     from pipelines.definitions import warehouse_resource
-    from pipelines.operations import reparse, reparse_ingrid
-    from resources.ingrid_endpoints import BY_NAME
+    from pipelines.operations import reparse_all, reparse_asset
 
+    if bool(args.all) == bool(args.asset):
+        raise SystemExit("gazoduc reparse: name one asset, or --all")
     warehouse = warehouse_resource()
-    source, _, name = args.asset.partition("/")
-    if source == "ingrid" and name in BY_NAME:
-        done = reparse_ingrid(warehouse, name)
-    else:
-        done = reparse(warehouse, _dataset(args.asset))
-    result, seconds = done.result, done.seconds
-    rate = result.rows / seconds if seconds else 0.0
-    print(
-        f"{args.asset}: {result.rows:,} rows from {result.answers:,} stored answers into "
-        f"{result.partitions:,} partitions in {seconds:.1f} s ({rate:,.0f} rows/s), 0 calls"
-    )
-    for answer in done.set_aside:
+    try:
+        done = (
+            reparse_all(warehouse)
+            if args.all
+            else {args.asset: reparse_asset(warehouse, args.asset)}
+        )
+    except ValueError as unknown:
+        raise SystemExit(str(unknown)) from None
+    set_aside = []
+    for asset, reparsed in done.items():
+        result, seconds = reparsed.result, reparsed.seconds
+        rate = result.rows / seconds if seconds else 0.0
+        print(
+            f"{asset}: {result.rows:,} rows from {result.answers:,} stored answers into "
+            f"{result.partitions:,} partitions in {seconds:.1f} s ({rate:,.0f} rows/s), 0 calls"
+        )
+        set_aside += reparsed.set_aside
+    for answer in set_aside:
         print(
             f"  skipped {answer.path} ({answer.scope} {answer.first_day}..{answer.last_day}): "
             "damaged on disk, set aside under raw/_damaged/; the next run asks for it again"
         )
-    return 1 if done.set_aside else 0
+    return 1 if set_aside else 0
 
 
 def _quota(_: argparse.Namespace) -> int:

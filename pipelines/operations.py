@@ -176,6 +176,63 @@ def reparse(warehouse: WarehouseResource, dataset: str) -> Reparsed:
     return Reparsed(result, time.perf_counter() - started, raw.set_aside)
 
 
+def reparse_sfm(warehouse: WarehouseResource, dataset: str) -> Reparsed:
+    """The same for an SFM table: every stored capture, or each site-day's newest program."""
+    from assets.sfm import SITE_DAY_ROWS, build_site_days, land_captures
+    from resources.sfm import API as SFM
+    from warehouse.sfm import TABLES as SFM_TABLES
+
+    raw, table = warehouse.raw_zone(), warehouse.table(SFM_TABLES[dataset])
+    answers = raw.answers(SFM, dataset)
+    started = time.perf_counter()
+    if dataset in SITE_DAY_ROWS:
+        first = min((a.first_day for a in answers), default=date.max)
+        last = max((a.last_day for a in answers), default=date.min)
+        rows = build_site_days(table, raw, dataset, first, last, SITE_DAY_ROWS[dataset])
+    else:
+        rows = land_captures(table, raw, answers) if answers else 0
+    result = BuildResult(rows, len(answers), len(table.partitions()))
+    return Reparsed(result, time.perf_counter() - started, raw.set_aside)
+
+
+def reparse_asset(warehouse: WarehouseResource, asset: str) -> Reparsed:
+    """`gazoduc reparse SOURCE/TABLE`: the table rebuilt from the raw zone, 0 calls."""
+    from resources.ingrid_endpoints import BY_NAME
+    from warehouse.sfm import TABLES as SFM_TABLES
+
+    source, _, name = asset.partition("/")
+    if source == "adict" and name in ENDPOINTS:
+        return reparse(warehouse, name)
+    if source == "ingrid" and name in BY_NAME:
+        return reparse_ingrid(warehouse, name)
+    if source == "sfm" and name in SFM_TABLES:
+        return reparse_sfm(warehouse, name)
+    raise ValueError(f"unknown asset {asset!r}: one of {', '.join(reparsable())}")
+
+
+def reparsable() -> list[str]:
+    """Every table a reparse rebuilds, in an order that lands what others read first (the
+    access rights, which the rights' events and the checks read)."""
+    from resources.ingrid_endpoints import BY_NAME
+    from warehouse.sfm import TABLES as SFM_TABLES
+
+    return [
+        *(f"adict/{name}" for name in ENDPOINTS),
+        *(f"ingrid/{name}" for name in BY_NAME),
+        *(f"sfm/{name}" for name in SFM_TABLES),
+    ]
+
+
+def reparse_all(warehouse: WarehouseResource) -> dict[str, Reparsed]:
+    """Every table rebuilt from the raw zone, 0 calls: how a home of an older layout, or a
+    lost warehouse, comes back. The rights' events are derived, recomputed last."""
+    from assets.adict import land_right_events
+
+    done = {asset: reparse_asset(warehouse, asset) for asset in reparsable()}
+    land_right_events(warehouse)
+    return done
+
+
 def reparse_ingrid(warehouse: WarehouseResource, dataset: str) -> Reparsed:
     """The same for an Ingrid resource: every stored range, newest answer per gas day."""
     from resources.ingrid import API as INGRID
