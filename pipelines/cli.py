@@ -1,4 +1,5 @@
-"""The `gazoduc` command: the sandbox demo, the Dagster UI, plans, quota, report, settings."""
+"""The `gazoduc` command: the sandbox demo, the Dagster UI, plans, quota, report, settings,
+a SQL shell on the warehouse and its maintenance."""
 
 from __future__ import annotations
 
@@ -55,8 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     sfm = commands.add_parser("sfm", help="SFM programs: pre-check, e-mail fallback CSV")
     sfm.add_argument("args", nargs=argparse.REMAINDER, help="check FILE [--at] | csv FILE")
-    warehouse = commands.add_parser("warehouse", help="the DuckDB catalog BI tools open")
-    warehouse.add_argument("action", choices=["refresh"], help="rebuild every view")
+    sql = commands.add_parser("sql", help="a DuckDB shell on the warehouse (read-only)")
+    sql.add_argument("-c", dest="sql", metavar="SQL", help="run SQL, print the result, exit")
+    sql.add_argument(
+        "--write", action="store_true", help="attach writable; landings wait until you quit"
+    )
+    warehouse = commands.add_parser("warehouse", help="warehouse housekeeping")
+    warehouse.add_argument(
+        "action",
+        choices=["maintain"],
+        help="merge small files, expire old snapshots, delete files nothing reads",
+    )
     commands.add_parser("settings", help="every environment variable and its value")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in beta")
@@ -75,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": _report,
         "sfm": _sfm,
         "consents": _consents,
+        "sql": _sql,
         "warehouse": _warehouse,
         "settings": _settings,
     }
@@ -237,13 +248,16 @@ def _consents(args: argparse.Namespace) -> int:
     return consents_main(args.args, AdictResource.from_environment(), gazoduc_home())
 
 
-def _warehouse(_: argparse.Namespace) -> int:
-    from warehouse.catalog import refresh_warehouse
+def _sql(args: argparse.Namespace) -> int:
+    from pipelines.warehouse_cli import sql_main
 
-    views = refresh_warehouse(gazoduc_home())
-    print(f"{gazoduc_home() / 'warehouse.duckdb'}: {len(views)} views")
-    print("\n".join(f"  {v}" for v in views))
-    return 0
+    return sql_main(args.write, args.sql)
+
+
+def _warehouse(_: argparse.Namespace) -> int:
+    from pipelines.warehouse_cli import maintain_main
+
+    return maintain_main()
 
 
 def _dataset(asset: str) -> str:

@@ -14,6 +14,9 @@ import dagster as dg
 from pipelines.partitions import gas_day_of
 from resources.ingrid_endpoints import ENDPOINTS as INGRID_ENDPOINTS
 from resources.settings import read
+from warehouse.lake import Lake
+from warehouse.maintenance import maintain
+from warehouse.resource import WarehouseResource
 
 TIMEZONE = "Europe/Paris"
 TickFunction = Callable[[dg.ScheduleEvaluationContext], dg.RunRequest]
@@ -60,6 +63,21 @@ sfm_programs_job = dg.define_asset_job(
 )
 
 
+@dg.op
+def maintain_warehouse(warehouse: WarehouseResource) -> None:
+    """`gazoduc warehouse maintain`, as an op (warehouse/maintenance.py)."""
+    retention = timedelta(days=read("GAZODUC_SNAPSHOT_RETENTION_DAYS"))
+    done = maintain(Lake.at(warehouse.home_path), retention)
+    log = dg.get_dagster_logger()
+    for line in done.lines():
+        log.info(line)
+
+
+@dg.job
+def warehouse_maintenance() -> None:
+    maintain_warehouse()
+
+
 def informative_refresh_window(today: date) -> tuple[date, date]:
     """From the first day of the previous month to yesterday: provisional days of last
     month turn definitive (with another energy) in the first working days of this one."""
@@ -94,7 +112,7 @@ def range_request(run_key: str, first: date, last: date) -> dg.RunRequest:
 
 
 def _one_run_at_a_time(
-    cron_schedule: str, job: dg.UnresolvedAssetJobDefinition
+    cron_schedule: str, job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition
 ) -> Callable[[TickFunction], dg.ScheduleDefinition]:
     """`dg.schedule` in Europe/Paris that skips its tick while the previous run of its job
     is still going (queued or running): a slow backfill never gets a second copy."""
@@ -185,6 +203,13 @@ def sfm_programs_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return range_request(today.isoformat(), first, last)
 
 
+# Sunday night, between the hourly SFM captures: merging and cleaning take the writer lock
+# step by step, so a landing waits a few seconds at most.
+@_one_run_at_a_time("10 3 * * 0", warehouse_maintenance)
+def warehouse_maintenance_weekly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    return dg.RunRequest(run_key=_tick_day(context).isoformat())
+
+
 JOBS = [
     rights_job,
     informative_job,
@@ -194,6 +219,7 @@ JOBS = [
     ingrid_reference_job,
     sfm_indicators_job,
     sfm_programs_job,
+    warehouse_maintenance,
 ]
 SCHEDULES = [
     adict_rights_daily,
@@ -205,4 +231,5 @@ SCHEDULES = [
     ingrid_reference_daily,
     sfm_indicators_hourly,
     sfm_programs_daily,
+    warehouse_maintenance_weekly,
 ]

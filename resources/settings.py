@@ -91,6 +91,7 @@ URL = Form("an http:// or https:// URL", _url)
 RATE = Form("a number of calls per second above 0", _positive_number)
 BUDGET = Form("a whole number of calls per Europe/Paris day above 0", _positive_whole_number)
 DAYS = Form("a whole number of gas days above 0", _positive_whole_number)
+RETENTION = Form("a whole number of days above 0", _positive_whole_number)
 FLAG = Form("1 or 0 (or true/false, yes/no)", _flag)
 HOME = Form("a folder path, absolute or relative to the project folder", _home)
 
@@ -128,6 +129,12 @@ SETTINGS: tuple[Setting, ...] = (
         "GAZODUC_WAREHOUSE",
         "ducklake:sqlite:$GAZODUC_HOME/warehouse.sqlite",
         "DuckLake attach string of the warehouse catalog (data under $GAZODUC_HOME/warehouse/).",
+    ),
+    Setting(
+        "GAZODUC_SNAPSHOT_RETENTION_DAYS",
+        "30",
+        "Days of warehouse history kept for time travel; `warehouse maintain` expires older.",
+        RETENTION,
     ),
     Setting(
         "GAZODUC_KEEP_PERSONAL_DATA",

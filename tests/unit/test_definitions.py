@@ -66,6 +66,7 @@ def test_schedules_follow_grdfs_calendar_in_paris() -> None:
         "ingrid_reference_daily": ("0 7 * * *", "Europe/Paris"),
         "sfm_indicators_hourly": ("53 * * * *", "Europe/Paris"),
         "sfm_programs_daily": ("15 6 * * *", "Europe/Paris"),
+        "warehouse_maintenance_weekly": ("10 3 * * 0", "Europe/Paris"),
     }
 
 
