@@ -14,9 +14,9 @@ import dagster as dg
 from pipelines.partitions import gas_day_of
 from resources.ingrid_endpoints import ENDPOINTS as INGRID_ENDPOINTS
 from resources.settings import read
+from resources.warehouse import WarehouseResource
 from warehouse.lake import Lake
 from warehouse.maintenance import maintain
-from warehouse.resource import WarehouseResource
 
 TIMEZONE = "Europe/Paris"
 TickFunction = Callable[[dg.ScheduleEvaluationContext], dg.RunRequest]

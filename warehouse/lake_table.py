@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from warehouse.lake import ALIAS, Lake
 from warehouse.landing import Landed, create_table, land, table_name
+from warehouse.maintenance import keep_small_landings_inlined
 from warehouse.store import Replacement, TableSpec
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ class LakeTable:
             return []
         return self.rows(f'CAST("{key}" AS VARCHAR) = ?', newest)
 
+    def _create(self, con: duckdb.DuckDBPyConnection) -> None:
+        create_table(con, self.spec)
+        keep_small_landings_inlined(con)  # hourly captures: no file per landing
+
     @contextmanager
     def landing(
         self,
@@ -89,7 +94,7 @@ class LakeTable:
         """
         con = session(self.lake)
         if not self.lake_exists(con):
-            self.lake.write(con, lambda c: create_table(c, self.spec), f"create {self.name}")
+            self.lake.write(con, self._create, f"create {self.name}")
         landing = Landing(self, con, partitions_of)
         try:
             yield landing
@@ -180,6 +185,7 @@ def session(lake: Lake) -> duckdb.DuckDBPyConnection:
     shared = _SESSIONS.get(lake)
     if shared is None:
         shared = _SESSIONS[lake] = lake.open()
+        lake.write_bi_script()  # BI's init script names this machine's files: kept current
     cursor = shared.cursor()
     cursor.execute(f"USE {ALIAS}")
     return cursor

@@ -15,9 +15,9 @@ import duckdb
 import pytest
 
 from pipelines.schedules import JOBS, SCHEDULES, warehouse_maintenance
+from resources.warehouse import WarehouseResource
 from warehouse.lake import Lake
 from warehouse.maintenance import SMALL_LANDING_ROWS, keep_small_landings_inlined, maintain
-from warehouse.resource import WarehouseResource
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = "sfm.captures"
