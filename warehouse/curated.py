@@ -159,7 +159,7 @@ def update_table(lake: Lake, con: duckdb.DuckDBPyConnection, table: CuratedTable
 def _update(con: duckdb.DuckDBPyConnection, table: CuratedTable) -> UpdateResult:
     """The work of one update transaction; idempotent: it reads everything it needs."""
     snapshot = _scalar(con, f"SELECT id FROM {ALIAS}.current_snapshot()")
-    if not all(_exists(con, source) for source in table.sources):
+    if not all(table_exists(con, source) for source in table.sources):
         return UpdateResult(table.name, "waiting", None, None)
     previous = _last_snapshot(con, table)
     _fill_changed_keys(con, table, [])  # typed and empty: the SQL's columns can be read
@@ -178,7 +178,8 @@ def _update(con: duckdb.DuckDBPyConnection, table: CuratedTable) -> UpdateResult
     return UpdateResult(table.name, action, snapshot, previous, keys, deleted, inserted)
 
 
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the lake holds table `name` (schema.table)."""
     schema, table = name.split(".", 1)
     found = con.execute(
         "SELECT count(*) FROM duckdb_tables() "
@@ -189,7 +190,7 @@ def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 def _last_snapshot(con: duckdb.DuckDBPyConnection, table: CuratedTable) -> int | None:
-    if not _exists(con, STATE.removeprefix(f"{ALIAS}.")):
+    if not table_exists(con, STATE.removeprefix(f"{ALIAS}.")):
         return None
     found = con.execute(
         f"SELECT source_snapshot FROM {STATE} WHERE curated_table = ?", [table.name]
@@ -247,7 +248,7 @@ def _create_table(con: duckdb.DuckDBPyConnection, table: CuratedTable) -> bool:
     file changed); return whether it did: the new table is then built whole."""
     wanted = con.execute(f"DESCRIBE ({table.select()})").fetchall()
     wanted_columns = [(name, kind) for name, kind, *_ in wanted]
-    if _exists(con, table.name) and _columns_of(con, table) == wanted_columns:
+    if table_exists(con, table.name) and _columns_of(con, table) == wanted_columns:
         return False
     declared = ", ".join(f'"{name}" {kind}' for name, kind in wanted_columns)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{table.schema}")
