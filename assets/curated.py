@@ -113,3 +113,13 @@ def _rules_check(table: CuratedTable) -> dg.AssetChecksDefinition:
 
 CURATED_ASSETS: list[dg.AssetsDefinition] = [_curated_asset(t) for t in curated_tables()]
 CURATED_CHECKS: list[dg.AssetChecksDefinition] = [_rules_check(t) for t in curated_tables()]
+# Dagster's implicit `default_automation_condition_sensor` starts stopped on a new
+# instance: this one is declared running, so the daemon (`dagster dev` runs one) evaluates
+# the curated assets' conditions from the start.
+CURATED_AUTOMATION_SENSOR = dg.AutomationConditionSensorDefinition(
+    "curated_tables_after_landings",
+    target=dg.AssetSelection.assets(*CURATED_ASSETS),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Updates each curated table after any of its sources lands.",
+)
