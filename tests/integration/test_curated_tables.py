@@ -274,6 +274,16 @@ def test_expired_snapshots_rebuild_the_tables_whole(lake: Warehouse) -> None:
     lake.assert_as_views(DAILY, MONTHLY)
 
 
+def test_a_table_whose_columns_are_not_its_sqls_any_more_is_rebuilt(lake: Warehouse) -> None:
+    land_adict_base(lake)
+    lake.update()
+    # As after an edit of the SQL file: the table's columns differ from the SELECT's.
+    lake.lake.write(lake.con, lambda c: c.execute(f"ALTER TABLE {DAILY} DROP COLUMN source"))
+    rebuilt = lake.update()
+    assert (rebuilt[DAILY].action, rebuilt[DAILY].rows_inserted) == ("built", 7)
+    lake.assert_as_views(DAILY, MONTHLY)
+
+
 def measure(day: date, point: str, quantity: float, unit: str = "kWh") -> dict[str, Any]:
     return {
         "gas_day": day,
