@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
+from typing import Literal
 
 import duckdb
 
@@ -71,7 +72,8 @@ class CuratedTable:
 @dataclass(frozen=True)
 class UpdateResult:
     table: str
-    action: str  # built (whole), updated (some keys), unchanged, waiting (no sources yet)
+    # built: whole; updated: the changed keys; waiting: a source has not landed yet
+    action: Literal["built", "updated", "unchanged", "waiting"]
     snapshot_read: int | None  # the source snapshot the table now reflects
     previous_snapshot: int | None
     keys_recomputed: int = 0
