@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from resources.warehouse import WarehouseResource
 from warehouse.curated import (
     CuratedTable,
     UpdateResult,
@@ -20,7 +21,6 @@ from warehouse.curated import (
     update_table,
 )
 from warehouse.lake import Lake, WarehouseNotFound
-from warehouse.resource import WarehouseResource
 
 GROUP = "curated"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.adict import ADICT_ASSETS, ADICT_CHECKS, CONSENT_CHECKS
+from assets.curated import CURATED_ASSETS, CURATED_AUTOMATION_SENSOR, CURATED_CHECKS
 from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
 from assets.sfm import SFM_ASSETS, SFM_CHECKS
 from pipelines.runs import free_slots_of_dead_runs
@@ -61,12 +62,12 @@ def warehouse_resource() -> WarehouseResource:
 
 
 defs = dg.Definitions(
-    assets=[*ADICT_ASSETS, *INGRID_ASSETS, *SFM_ASSETS],
+    assets=[*ADICT_ASSETS, *INGRID_ASSETS, *SFM_ASSETS, *CURATED_ASSETS],
     # Steps run in the run's own process: a killed run leaves no step worker behind to
     # finish and land on its own (the pools allow one step per source anyway).
     executor=dg.in_process_executor,
-    sensors=[free_slots_of_dead_runs],
-    asset_checks=[*ADICT_CHECKS, *CONSENT_CHECKS, *INGRID_CHECKS, *SFM_CHECKS],
+    sensors=[free_slots_of_dead_runs, CURATED_AUTOMATION_SENSOR],
+    asset_checks=[*ADICT_CHECKS, *CONSENT_CHECKS, *INGRID_CHECKS, *SFM_CHECKS, *CURATED_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={

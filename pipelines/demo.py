@@ -31,8 +31,8 @@ SFM_SANDBOX_SCOPE = "api://sfm-sandbox/.default"
 EXAMPLE_QUERIES = (
     """
 SELECT journee_gaziere, count(*) AS pce, round(sum(energie)) AS energie_kwh,
-       count(*) FILTER (WHERE statut_conso = 'Provisoire') AS provisoires
-FROM adict.informative_consumption
+       count(*) FILTER (WHERE NOT definitive) AS provisoires
+FROM adict.daily_consumption
 GROUP BY journee_gaziere ORDER BY journee_gaziere
 """,
     """
@@ -162,6 +162,15 @@ def _steps(days: int) -> list[Step]:
             "sfm",
             ("sfm/hms_profiles", "sfm/rebuilt_hms_profiles"),
             _range(now_day - timedelta(days=1), now_day + timedelta(days=1)),
+        ),
+        # What the automation sensor does under the daemon, after each landing.
+        Step(
+            "curated tables (the keys their sources changed)",
+            None,
+            ("adict/daily_consumption", "adict/monthly_consumption"),
+        ),
+        Step(
+            "curated tables (Ingrid, SFM)", None, ("ingrid/daily_balance", "sfm/indicator_timeline")
         ),
     ]
 

@@ -126,7 +126,7 @@ class Board:
 @dataclass(frozen=True)
 class Step:
     title: str
-    api: str  # whose calls it spends
+    api: str | None  # whose calls it spends (None: it spends none)
     assets: tuple[str, ...]  # asset keys, "adict/access_rights"
     partitions: dict[str, Any] = field(default_factory=dict)  # dg.materialize's arguments
 
@@ -135,8 +135,8 @@ def _materialize(step: Step, instance: dg.DagsterInstance, board: Board) -> bool
     """One run, as `dagster asset materialize` would launch it; its line on the board."""
     from pipelines.definitions import defs
 
-    ledger = api_ledger(step.api)
-    used, started = ledger.used_today(), time.monotonic()
+    ledger = api_ledger(step.api) if step.api else None
+    used, started = ledger.used_today() if ledger else 0, time.monotonic()
     board.start(step.title)
     result = dg.materialize(
         [defs.get_assets_def(dg.AssetKey.from_user_string(key)) for key in step.assets],
@@ -146,7 +146,7 @@ def _materialize(step: Step, instance: dg.DagsterInstance, board: Board) -> bool
         raise_on_error=False,
         **step.partitions,
     )
-    calls = ledger.used_today() - used
+    calls = ledger.used_today() - used if ledger else 0
     detail = [f"{calls:,} call{'s' if calls != 1 else ''} in {time.monotonic() - started:.0f} s"]
     if not result.success:
         detail.append(_failure(result))

@@ -1,5 +1,5 @@
 """Curated tables kept up to date from their sources' change feed: after every landing
-each equals today's view SQL (warehouse/views/) over the sources, row for row; an update
+each equals the former views' SQL (reference_views/) over the sources, row for row; an update
 recomputes only the keys the landings changed, in one transaction a broken rule rolls
 back; and Dagster updates a curated table after a source lands."""
 
@@ -14,17 +14,16 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 import pytest
+from warehouse.ingrid import TABLES as INGRID
 
-import warehouse
 from assets.curated import CURATED_ASSETS, CURATED_CHECKS
+from resources.warehouse import WarehouseResource
 from warehouse.adict import INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION
 from warehouse.columns import schema_of
 from warehouse.curated import BlockingRuleFailed, UpdateResult, update_curated
 from warehouse.gasday import month_key
-from warehouse.ingrid import TABLES as INGRID
 from warehouse.lake import Lake
 from warehouse.landing import create_table, land
-from warehouse.resource import WarehouseResource
 from warehouse.sfm import FLEXIBILITY_INDICATORS
 from warehouse.store import FETCHED_AT, Replacement, TableSpec
 
@@ -32,7 +31,7 @@ MEASURES, ALLOCATIONS = INGRID["daily_measures"], INGRID["daily_allocations"]
 FORECASTS, IMBALANCES = INGRID["daily_contractual_forecasts"], INGRID["daily_imbalances"]
 SOURCES = [INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION, MEASURES, ALLOCATIONS]
 SOURCES += [FORECASTS, IMBALANCES, FLEXIBILITY_INDICATORS]
-VIEWS = Path(warehouse.__file__).parent / "views"  # today's views: the reference
+VIEWS = Path(__file__).parent / "reference_views"  # the views before DuckLake: the reference
 T0 = datetime(2026, 10, 1, 12, tzinfo=UTC)
 PROV, DEF = "Provisoire", "Définitive"
 DAILY, MONTHLY = "adict.daily_consumption", "adict.monthly_consumption"
