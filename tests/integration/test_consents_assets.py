@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import dagster as dg
-import duckdb
 import pytest
 
 import assets.adict as adict_assets
@@ -16,6 +15,7 @@ from pipelines.partitions import paris_today
 from resources.adict_consents import check_proofs, consents_client
 from tests.conftest import Upstream
 from tests.integration.test_consents_writes import PDF, _declaration, right_id
+from tests.warehouse_reader import query
 
 EVENT_COLUMNS = (
     "id_pce, seen_on, event, etat_droit_acces_before, etat_droit_acces, statut_controle_preuve"
@@ -32,9 +32,8 @@ def snapshot(
 
 
 def events(upstream: Upstream, since: date) -> list[tuple]:
-    files = str(upstream.home / "warehouse/adict/access_right_events/month=*/data.parquet")
-    query = f"SELECT {EVENT_COLUMNS} FROM read_parquet('{files}') WHERE seen_on >= ? ORDER BY seen_on, event, id_pce"
-    return duckdb.execute(query, [since]).fetchall()
+    sql = f"SELECT {EVENT_COLUMNS} FROM adict.access_right_events WHERE seen_on >= ? ORDER BY seen_on, event, id_pce"
+    return query(upstream.home, sql, [since])
 
 
 def test_each_change_of_a_right_is_an_event_and_the_check_warns_like_status(
