@@ -201,7 +201,7 @@ def _print_summary(before: dict[str, int]) -> None:
         for query in EXAMPLE_QUERIES:
             print(f"\nExample query:{query}")
             print(con.sql(query))
-        print("More in README.md, section "Querying the warehouse (BI)"; or: gazoduc sql")
+        print('More in README.md, section "Querying the warehouse (BI)"; or: gazoduc sql')
 
 
 def _rows_per_view(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
