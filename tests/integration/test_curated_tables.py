@@ -14,9 +14,9 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 import pytest
-from warehouse.ingrid import TABLES as INGRID
 
 from assets.curated import CURATED_ASSETS, CURATED_CHECKS
+from resources.ingrid_endpoints import TABLES as INGRID
 from resources.warehouse import WarehouseResource
 from warehouse.adict import INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION
 from warehouse.columns import schema_of

@@ -34,6 +34,8 @@ def test_definitions_load_with_every_adict_asset() -> None:
         "adict/published_injection",
         "adict/contractual_data",
         "adict/technical_data",
+        "adict/daily_consumption",  # curated
+        "adict/monthly_consumption",  # curated
     }
 
 
@@ -108,6 +110,7 @@ def test_every_ingrid_resource_of_seed_000_is_an_asset() -> None:
     }  # seed 000 section 9; hourly-allocations is in two families
     expected = {"ingrid/" + r.replace("-", "_") for r in resources}
     expected.add("ingrid/balancing_hourly_allocations")
+    expected.add("ingrid/daily_balance")  # curated, from the daily resources
     assert {k for k in keys if k.startswith("ingrid/")} == expected
 
 
