@@ -22,7 +22,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS answers (
     api TEXT NOT NULL, dataset TEXT NOT NULL, scope TEXT NOT NULL,
     first_day TEXT NOT NULL, last_day TEXT NOT NULL,
     outcome TEXT NOT NULL, records INTEGER NOT NULL,
-    checksum TEXT NOT NULL, path TEXT NOT NULL, fetched_at TEXT NOT NULL
+    checksum TEXT NOT NULL, path TEXT NOT NULL, fetched_at TEXT NOT NULL,
+    stored_checksum TEXT
 );
 CREATE INDEX IF NOT EXISTS answers_by_scope ON answers (api, dataset, scope, first_day);
 """
@@ -64,6 +65,10 @@ class Answer:
     checksum: str
     path: str  # relative to the raw zone
     fetched_at: datetime
+    # SHA-256 of the file as stored (compressed): checked without decompressing, so a
+    # landing that parses the files with DuckDB reads each one once. None: an answer
+    # stored before it existed, checked by its body's checksum once, then recorded.
+    stored_checksum: str | None = None
 
 
 class RawZone:
@@ -117,6 +122,7 @@ class RawZone:
         _fsync(tmp)  # on disk before the manifest says so: a power cut loses no answer
         os.replace(tmp, target)
         _fsync(target.parent)
+        stored_checksum = _file_sha256(target)
         answer = Answer(
             api,
             dataset,
@@ -128,11 +134,13 @@ class RawZone:
             hashlib.sha256(body).hexdigest(),
             relative,
             fetched_at,
+            stored_checksum,
         )
         with self._connection() as con:
             con.execute(
                 "INSERT INTO answers (api, dataset, scope, first_day, last_day, outcome, "
-                "records, checksum, path, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "records, checksum, path, fetched_at, stored_checksum) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     api,
                     dataset,
@@ -144,6 +152,7 @@ class RawZone:
                     answer.checksum,
                     relative,
                     fetched_at.isoformat(),
+                    stored_checksum,
                 ),
             )
         return answer
@@ -181,6 +190,40 @@ class RawZone:
         log.error(message)
         return DamagedAnswer(message)
 
+    def file(self, answer: Answer) -> Path:
+        """Where an answer's body is stored (zstd-compressed NDJSON or JSON)."""
+        return self.root / answer.path
+
+    def verified(self, answers: Iterable[Answer]) -> list[Answer]:
+        """The answers whose stored file is intact, for a reader of the files themselves
+        (DuckDB's `read_json`); damaged ones are set aside, as `read` does."""
+        intact = []
+        for answer in answers:
+            try:
+                intact.append(self._verify(answer))
+            except DamagedAnswer:
+                continue
+        return intact
+
+    def _verify(self, answer: Answer) -> Answer:
+        if answer.stored_checksum is None:  # stored before files had their own checksum
+            self.read(answer)  # the body's checksum, once
+            stored = _file_sha256(self.file(answer))
+            with self._connection() as con:
+                con.execute(
+                    "UPDATE answers SET stored_checksum = ? WHERE path = ?", (stored, answer.path)
+                )
+            return replace(answer, stored_checksum=stored)
+        try:
+            stored = _file_sha256(self.file(answer))
+        except OSError as exc:
+            if _machine_trouble(exc):
+                raise
+            raise self._set_aside(answer, f"unreadable ({exc})") from None
+        if stored != answer.stored_checksum:
+            raise self._set_aside(answer, "does not match its checksum")
+        return answer
+
     def readable(self, answers: Iterable[Answer]) -> Iterator[tuple[Answer, bytes]]:
         """Each answer with its body, damaged ones set aside and skipped."""
         for answer in answers:
@@ -206,10 +249,13 @@ class RawZone:
         if scope is not None:
             query += " AND scope = ?"
             params.append(scope)
-        columns = "api, dataset, scope, first_day, last_day, outcome, records, checksum, path"
+        columns = (
+            "api, dataset, scope, first_day, last_day, outcome, records, checksum, path, "
+            "fetched_at, stored_checksum"
+        )
         with self._connection() as con:
             rows = con.execute(
-                query.replace("*", f"{columns}, fetched_at", 1) + " ORDER BY fetched_at", params
+                query.replace("*", columns, 1) + " ORDER BY fetched_at", params
             ).fetchall()
         return [_answer(row) for row in rows]
 
@@ -236,6 +282,8 @@ def _migrate(con: sqlite3.Connection) -> None:
     if "id_pce" in columns:
         con.execute("DROP INDEX IF EXISTS answers_by_pce")
         con.execute("ALTER TABLE answers RENAME COLUMN id_pce TO scope")
+    if columns and "stored_checksum" not in columns:  # filled as answers are verified
+        con.execute("ALTER TABLE answers ADD COLUMN stored_checksum TEXT")
 
 
 def _sqlite_files(path: Path) -> list[Path]:
@@ -250,8 +298,13 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as stored:
+        return hashlib.file_digest(stored, "sha256").hexdigest()
+
+
 def _answer(row: tuple) -> Answer:
-    api, dataset, scope, first, last, outcome, records, checksum, path, fetched = row
+    api, dataset, scope, first, last, outcome, records, checksum, path, fetched, stored = row
     return Answer(
         api,
         dataset,
@@ -263,4 +316,5 @@ def _answer(row: tuple) -> Answer:
         checksum,
         path,
         datetime.fromisoformat(fetched),
+        stored,
     )
