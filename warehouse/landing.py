@@ -208,15 +208,17 @@ def _replace(
         )
     )
     # The same-key rows left are newer than the incoming row: none is older than the
-    # oldest incoming row, so files whose fetch times all are (most) are never read.
-    newer = "(old.fetched_at > ?::TIMESTAMPTZ OR old.fetched_at IS NULL)"
-    inserted = _count_of(
-        con.execute(
-            f"INSERT INTO {name} BY NAME SELECT * FROM {INCOMING} AS n WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {name} AS old WHERE {in_partitions} AND {newer} AND {same_key})",
-            [touched, oldest],
-        )
-    )
+    # oldest incoming row, so files whose fetch times all are (most) are never read, and
+    # without such rows (most landings) no anti-join is needed: it costs a third.
+    newer = f"{in_partitions} AND (old.fetched_at > ?::TIMESTAMPTZ OR old.fetched_at IS NULL)"
+    insert = f"INSERT INTO {name} BY NAME SELECT * FROM {INCOMING} AS n"
+    if con.execute(
+        f"SELECT 1 FROM {name} AS old WHERE {newer} LIMIT 1", [touched, oldest]
+    ).fetchone():
+        insert += f" WHERE NOT EXISTS (SELECT 1 FROM {name} AS old WHERE {newer} AND {same_key})"
+        inserted = _count_of(con.execute(insert, [touched, oldest]))
+    else:
+        inserted = _count_of(con.execute(insert))
     if rules is not None:
         rules(con)
     return Landed(deleted, inserted)
