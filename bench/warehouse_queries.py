@@ -1,14 +1,20 @@
-"""BI queries on the curated views of a 5,000-PCE × 3-year warehouse, in three file layouts.
+"""BI queries on a DuckLake table shaped like `adict.daily_consumption`, against a bare
+`read_parquet` of the same rows, in one run.
 
-Synthetic informative consumption (one row per PCE and gas day, the last 40 days
-provisional) and published consumption (daily blocks for 10 % of the PCEs, JJ meters;
-monthly blocks for the others), with every TableSpec column, written by DuckDB (the
-store's writer: zstd, sorted by PCE then day) straight into the hive layout, no HTTP:
-  daily    one file per gas day          month=…/day=…/data.parquet
-  monthly  one file per month (ours)     month=…/data.parquet
-  yearly   one file per year, compacted  year=…/data.parquet (month as a column)
-Each layout gets its own catalog (table views + the shipped curated views) opened
-read-only, as a BI tool does. Figures are medians of --runs runs.
+5,000 PCEs × 3 years of daily rows (5.5 M) with the columns of the curated view
+(`warehouse/views/adict.daily_consumption.sql`), deterministic (hash of PCE and day):
+  bare      one zstd Parquet file per month, sorted by PCE then day, read with
+            read_parquet(hive_partitioning): the floor a DuckLake table can reach;
+  DuckLake  one table per layout, each in its own catalog, opened read-only as a BI tool
+            does (`Lake.open(read_only=True)`), PARTITIONED BY (month) and
+            SORTED BY (id_pce, journee_gaziere), filled by one INSERT per layout:
+              threads   the INSERT as DuckDB runs it (all threads);
+              ordered   the INSERT's SELECT ordered by the sort key;
+              serial    `SET threads = 1` for the INSERT.
+Per query and layout: the median of --runs runs (all sessions alternating within a run,
+so a busy machine slows them alike), its ratio to bare, whether it meets
+the goal (≤ 1.2 × bare, or within 10 ms of it); per layout: the INSERT's seconds, the
+disk bytes per million rows (goal ≤ 2 MB) and whether each file is sorted by the key.
 
     .venv/bin/python bench/warehouse_queries.py --pces 5000 --years 3
 """
@@ -19,221 +25,205 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
-from warehouse.adict import INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION
-from warehouse.columns import schema_of
-from warehouse.store import TableSpec
-from warehouse.views import create_curated_views
+from warehouse.lake import Lake, connect, sql_string
 
-LAYOUTS = ("daily", "monthly", "yearly")
 LAST_DAY = date(2026, 10, 31)
 PROVISIONAL_DAYS = 40
-JJ_SHARE = 10  # one PCE in ten has daily published data
+TABLE = "adict.daily_consumption"
+COLUMNS = """
+    id_pce VARCHAR, journee_gaziere DATE, month VARCHAR, energie DOUBLE,
+    volume_brut DOUBLE, volume_converti DOUBLE, type_qualif_conso VARCHAR,
+    statut_conso VARCHAR, definitive BOOLEAN, source VARCHAR,
+    fetched_at TIMESTAMP WITH TIME ZONE
+"""
+SORT_KEY = "id_pce, journee_gaziere"
+# The table's layout, for the curated tables: what this bench measures.
+LAYOUT_SQL = f"""
+    CREATE SCHEMA IF NOT EXISTS adict;
+    CREATE TABLE {TABLE} ({COLUMNS});
+    ALTER TABLE {TABLE} SET PARTITIONED BY (month);
+    ALTER TABLE {TABLE} SET SORTED BY ({SORT_KEY});
+"""
+GOAL_RATIO, GOAL_MS = 1.2, 10.0
 
 
-def informative_sql(pces: int, first: date) -> str:
-    """Energy with a winter peak and per-day noise, deterministic (hash of PCE and day)."""
+def rows_sql(pces: int, first: date) -> str:
+    """Energy with a winter peak and per-day noise; volumes from energy and a PCS; the
+    last 40 days provisional and informative, the others definitive and published."""
     return f"""
         SELECT printf('%014d', p) AS id_pce, d::DATE AS journee_gaziere,
+            strftime(d, '%Y-%m') AS month,
             round((200 + p % 300) * (1 + 0.6 * cos(2 * pi() * (dayofyear(d) - 15) / 365.25))
                   * (0.85 + 0.3 * (hash(p, d) % 1000) / 1000.0)) AS energie,
-            CASE WHEN d > DATE '{LAST_DAY}' - {PROVISIONAL_DAYS}
-                 THEN 'Provisoire' ELSE 'Définitive' END AS statut_conso,
-            'Mesuré' AS type_qualif_conso, 'Informative' AS type_conso,
+            round(energie / 11.2, 3) AS volume_brut,
+            round(volume_brut * 0.981, 3) AS volume_converti,
+            'Mesuré' AS type_qualif_conso,
+            CASE WHEN provisional THEN 'Provisoire' ELSE 'Définitive' END AS statut_conso,
+            NOT provisional AS definitive,
+            CASE WHEN provisional THEN 'informative_consumption'
+                 ELSE 'published_consumption' END AS source,
             TIMESTAMPTZ '{LAST_DAY} 14:00:00+00' AS fetched_at
         FROM range({pces}) AS t(p),
-             range(DATE '{first}', DATE '{LAST_DAY}' + 1, INTERVAL 1 DAY) AS s(d)
+             range(DATE '{first}', DATE '{LAST_DAY}' + 1, INTERVAL 1 DAY) AS s(d),
+             LATERAL (SELECT d > DATE '{LAST_DAY}' - {PROVISIONAL_DAYS} AS provisional)
     """
 
 
-def published_sql(first: date) -> str:
-    """Definitive published rows: JJ meters daily, the others one block per month."""
-    daily = f"""
-        SELECT id_pce, journee_gaziere, journee_gaziere AS first_day, energie,
-            'Définitive' AS statut_conso, 'Publiée' AS type_conso, fetched_at
-        FROM info WHERE CAST(id_pce AS BIGINT) % {JJ_SHARE} = 0
-          AND journee_gaziere <= DATE '{LAST_DAY}' - {PROVISIONAL_DAYS}
-    """
-    monthly = f"""
-        SELECT id_pce, NULL::DATE AS journee_gaziere, min(journee_gaziere) AS first_day,
-            sum(energie) AS energie, 'Définitive', 'Publiée', max(fetched_at)
-        FROM info WHERE CAST(id_pce AS BIGINT) % {JJ_SHARE} <> 0
-          AND journee_gaziere <= DATE '{LAST_DAY}' - {PROVISIONAL_DAYS}
-        GROUP BY id_pce, date_trunc('month', journee_gaziere)
-    """
-    return f"""
-        SELECT *, first_day AS date_debut_consommation,
-            CASE WHEN journee_gaziere IS NULL THEN last_day(first_day) ELSE first_day END
-                AS last_gas_day,
-            (last_gas_day + 1)::TIMESTAMPTZ AS date_fin_consommation
-        FROM ({daily} UNION ALL {monthly})
-    """
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    ordered: bool = False  # the INSERT's SELECT ordered by the sort key
+    threads: int | None = None  # the INSERT's threads; None: DuckDB's default
 
 
-def typed(con: duckdb.DuckDBPyConnection, spec: TableSpec, source: str) -> pa.Table:
-    """Every landed column of the spec, typed as the store writes it; the day it lands on."""
-    have = {c[0] for c in con.sql(f"DESCRIBE {source}").fetchall()}
-    schema = schema_of(spec.landed_columns(keep_personal=False))
-    columns = [
-        f.name if f.name in have else f"NULL AS {f.name}" for f in schema if f.name != "month"
-    ]
-    day = "last_gas_day" if "last_gas_day" in have else "journee_gaziere"
-    table = fetch(con, f"SELECT {', '.join(columns)}, {day} AS _day FROM {source}")
-    return table.cast(schema.append(pa.field("_day", pa.date32())))
-
-
-def write_layout(con: duckdb.DuckDBPyConnection, table: pa.Table, folder: Path, layout: str) -> int:
-    """Files as the store writes them: one per partition, sorted by PCE then day."""
-    part = {
-        "daily": "strftime(_day, 'month=%Y-%m/day=%Y-%m-%d')",
-        "monthly": "strftime(_day, 'month=%Y-%m')",
-        "yearly": "strftime(_day, 'year=%Y')",
-    }[layout]
-    keep_month = ", strftime(_day, '%Y-%m') AS month" if layout == "yearly" else ""
-    key = ("id_pce", "journee_gaziere", "date_debut_consommation")
-    order = ", ".join(c for c in key if c in table.column_names)
-    con.register("rows", table)
-    # Sorted once by partition: each file is then a zero-copy slice of one Arrow table.
-    ordered = con.sql(
-        f"SELECT {part} AS _part, * EXCLUDE (_day){keep_month} FROM rows ORDER BY _part, {order}"
-    ).to_arrow_table()
-    con.unregister("rows")
-    parts = ordered.column("_part").to_pylist()
-    starts = [n for n in range(len(parts)) if n == 0 or parts[n] != parts[n - 1]]
-    for start, end in zip(starts, [*starts[1:], len(parts)], strict=True):
-        target = folder / parts[start] / "data.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        con.register("piece", ordered.slice(start, end - start).drop_columns(["_part"]))
-        con.execute(f"COPY piece TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
-        con.unregister("piece")
-    return len(starts)
-
-
-def table_view(spec: TableSpec, folder: Path, layout: str) -> str:
-    glob = {"daily": "month=*/day=*", "monthly": "month=*", "yearly": "year=*"}[layout]
-    hive = {"daily": "{'month': VARCHAR, 'day': DATE}", "monthly": "{'month': VARCHAR}"}
-    types = f", hive_types = {hive[layout]}" if layout in hive else ""
-    drop = {"daily": " EXCLUDE (day)", "yearly": " EXCLUDE (year)"}.get(layout, "")
-    return (
-        f"CREATE VIEW {spec.schema}.{spec.name} AS SELECT *{drop} FROM read_parquet("
-        f"'{folder}/{glob}/data.parquet', hive_partitioning = true{types}, union_by_name = true)"
-    )
-
-
-def build(home: Path, tables: dict[str, pa.Table], layout: str) -> tuple[int, int]:
-    files = 0
-    with duckdb.connect() as con:
-        for spec in (INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION):
-            files += write_layout(con, tables[spec.name], home / layout / spec.name, layout)
-    with duckdb.connect(str(home / f"{layout}.duckdb")) as con:
-        con.execute("CREATE SCHEMA adict")
-        for spec in (INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION):
-            con.execute(table_view(spec, home / layout / spec.name, layout))
-        create_curated_views(con, {"adict.informative_consumption", "adict.published_consumption"})
-    size = sum(p.stat().st_size for p in (home / layout).rglob("*.parquet"))
-    return files, size
+LAYOUTS = (Layout("threads"), Layout("ordered", ordered=True), Layout("serial", threads=1))
 
 
 def queries(pce: str, year: int) -> dict[str, str]:
-    in_year = f"journee_gaziere BETWEEN DATE '{year}-01-01' AND DATE '{year}-12-31'"
-    daily = "FROM adict.daily_consumption"
     return {
-        "year, every PCE, daily view": f"SELECT * {daily} WHERE {in_year}",
-        "year, every PCE, raw table": (
-            f"SELECT * FROM adict.informative_consumption WHERE {in_year}"
-        ),
-        "per-day totals, 1 year": (
-            f"SELECT journee_gaziere, sum(energie) {daily} WHERE {in_year} GROUP BY 1"
-        ),
-        "monthly totals, every PCE": "SELECT * FROM adict.monthly_consumption",
-        "one PCE, 3 years": f"SELECT * {daily} WHERE id_pce = '{pce}' ORDER BY journee_gaziere",
+        "per-day totals over a year": f"""
+            SELECT journee_gaziere, sum(energie) FROM daily
+            WHERE journee_gaziere BETWEEN DATE '{year}-01-01' AND DATE '{year}-12-31'
+            GROUP BY ALL ORDER BY ALL""",
+        "one PCE's 3 years": f"""
+            SELECT journee_gaziere, energie, statut_conso FROM daily
+            WHERE id_pce = '{pce}' ORDER BY journee_gaziere""",
+        "monthly totals per PCE": """
+            SELECT id_pce, month, sum(energie), sum(volume_converti) FROM daily
+            GROUP BY ALL""",
     }
 
 
-def fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
-    """The whole result as Arrow, as a BI driver or a notebook takes it."""
-    return con.sql(sql).to_arrow_table()
+def write_bare(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    con.execute(
+        f"COPY (FROM source ORDER BY month, {SORT_KEY}) TO {sql_string(str(folder))} "
+        "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (month), FILENAME_PATTERN 'data')"
+    )
 
 
-def median_ms(run: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
+def write_lake(home: Path, layout: Layout, source: Path) -> float:
+    """The layout's table filled by one INSERT; its seconds."""
+    lake = Lake.at(home, "ducklake:sqlite:warehouse.sqlite")
+    with lake.open() as con:
+        lake.write(con, lambda c: c.execute(LAYOUT_SQL))
+        con.execute("CALL lake.set_option('parquet_compression', 'zstd')")
+        if layout.threads is not None:
+            con.execute(f"SET threads = {layout.threads}")
+        order = f" ORDER BY {SORT_KEY}" if layout.ordered else ""
         started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+        lake.write(
+            con,
+            lambda c: c.execute(
+                f"INSERT INTO {TABLE} SELECT * FROM read_parquet({sql_string(str(source))}){order}"
+            ),
+        )
+        return time.perf_counter() - started
+
+
+def sorted_runs(con: duckdb.DuckDBPyConnection, files: list[str]) -> int:
+    """How many runs sorted by the key the files hold: one per file when each is sorted."""
+    runs = 0
+    for path in files:
+        (breaks,) = con.execute(
+            "SELECT count(*) FROM (SELECT id_pce, journee_gaziere, "
+            "lag((id_pce, journee_gaziere)) OVER (ORDER BY file_row_number) AS previous "
+            f"FROM read_parquet({sql_string(path)}, file_row_number = true)) "
+            "WHERE previous > (id_pce, journee_gaziere)"
+        ).fetchone() or (0,)
+        runs += 1 + breaks
+    return runs
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pces", type=int, default=5000)
     parser.add_argument("--years", type=int, default=3)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--layouts", default=",".join(LAYOUTS))
+    parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    layouts = args.layouts.split(",")
-    first = LAST_DAY - timedelta(days=365 * args.years - 1)
+    first = LAST_DAY - timedelta(days=365 * args.years)
+    chosen = queries(f"{args.pces // 2:014d}", LAST_DAY.year - 1)
 
-    started = time.perf_counter()
-    with duckdb.connect() as con:
-        con.execute(f"CREATE TABLE info AS {informative_sql(args.pces, first)}")
-        tables = {
-            INFORMATIVE_CONSUMPTION.name: typed(con, INFORMATIVE_CONSUMPTION, "info"),
-            PUBLISHED_CONSUMPTION.name: typed(
-                con, PUBLISHED_CONSUMPTION, f"({published_sql(first)})"
-            ),
-        }
-    rows = sum(t.num_rows for t in tables.values())
-    print(
-        f"generated {tables['informative_consumption'].num_rows:,} informative + "
-        f"{tables['published_consumption'].num_rows:,} published rows "
-        f"({args.pces:,} PCEs, {first}..{LAST_DAY}) in {time.perf_counter() - started:.1f} s"
-    )
-    checks = queries(f"{7:014d}", LAST_DAY.year - 1)
-    results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        for layout in layouts:
-            started = time.perf_counter()
-            files, size = build(home, tables, layout)
-            written = time.perf_counter() - started
-            with duckdb.connect(str(home / f"{layout}.duckdb"), read_only=True) as con:
-                figures = {
-                    name: median_ms(lambda sql=sql: fetch(con, sql), args.runs)
-                    for name, sql in checks.items()
-                }
-                (daily_rows,) = con.execute(
-                    "SELECT count(*) FROM adict.daily_consumption"
-                ).fetchone()
-            figures |= {"files": files, "MB": size / 1e6, "MB per M rows": size / rows}
-            figures |= {"written in s": written, "daily rows": daily_rows}
-            results[layout] = figures
-    print_table(results, layouts)
+        root = Path(tmp)
+        source = root / "source.parquet"
+        with connect() as con:
+            con.execute(f"CREATE VIEW source AS {rows_sql(args.pces, first)}")
+            con.execute(f"COPY source TO {sql_string(str(source))} (FORMAT parquet)")
+            rows = con.execute(f"SELECT count(*) FROM {sql_string(str(source))}").fetchone()[0]
+            write_bare(con, root / "bare")
+        print(f"{rows:,} rows: {args.pces:,} PCEs × {args.years} years, medians of {args.runs}")
 
-
-def print_table(results: dict[str, dict[str, float]], layouts: list[str]) -> None:
-    print(f"\n{'':32}" + "".join(f"{layout:>12}" for layout in layouts))
-    for name in results[layouts[0]]:
-        cells = []
-        for layout in layouts:
-            value = results[layout][name]
-            cells.append(
-                f"{value:>12,.0f}"
-                if value >= 100 or name in ("files", "daily rows")
-                else f"{value:>12,.1f}"
+        sessions = {"bare read_parquet": bare_session(root / "bare")}
+        facts = {"bare read_parquet": f"{folder_bytes(root / 'bare') / rows:.2f} MB/M rows"}
+        for layout in LAYOUTS:
+            home = root / layout.name
+            seconds = write_lake(home, layout, source)
+            con = Lake.at(home, "ducklake:sqlite:warehouse.sqlite").open(read_only=True)
+            con.execute(f"CREATE TEMP VIEW daily AS FROM {TABLE}")
+            files = [
+                path
+                for (path,) in con.execute(
+                    "SELECT data_file FROM ducklake_list_files('lake', 'daily_consumption', "
+                    "schema => 'adict')"
+                ).fetchall()
+            ]
+            name = f"DuckLake {layout.name}"
+            sessions[name] = con
+            facts[name] = (
+                f"{folder_bytes(home / 'warehouse') / rows:.2f} MB/M rows, INSERT {seconds:.1f} s, "
+                f"{len(files)} files, {sorted_runs(con, files)} sorted runs"
             )
-        unit = (
-            ""
-            if name in ("files", "MB", "MB per M rows", "written in s", "daily rows")
-            else " (ms)"
-        )
-        print(f"{name + unit:32}" + "".join(cells))  # fmt: skip
+        figures = measure(sessions, chosen, args.runs)
+        for name, con in sessions.items():
+            print(f"{name}: {facts[name]}")
+            report(figures[name], figures["bare read_parquet"])
+            con.close()
+
+
+def bare_session(folder: Path) -> duckdb.DuckDBPyConnection:
+    con = connect()
+    glob = sql_string(str(folder / "*" / "*.parquet"))
+    con.execute(
+        f"CREATE VIEW daily AS FROM read_parquet({glob}, hive_partitioning = true, "
+        "hive_types = {'month': VARCHAR})"
+    )
+    return con
+
+
+def measure(
+    sessions: dict[str, duckdb.DuckDBPyConnection], chosen: dict[str, str], runs: int
+) -> dict[str, dict[str, float]]:
+    """Median milliseconds per session and query; sessions alternate within each run, so
+    a busy machine slows them alike. A first, untimed run warms metadata and OS cache."""
+    seconds: dict[str, dict[str, list[float]]] = {s: {q: [] for q in chosen} for s in sessions}
+    for run in range(runs + 1):
+        for query, sql in chosen.items():
+            for name, con in sessions.items():
+                started = time.perf_counter()
+                con.execute(sql).fetchall()
+                if run:
+                    seconds[name][query].append(time.perf_counter() - started)
+    return {
+        name: {query: statistics.median(times) * 1000 for query, times in by_query.items()}
+        for name, by_query in seconds.items()
+    }
+
+
+def report(figures: dict[str, float], bare: dict[str, float]) -> None:
+    for name, ms in figures.items():
+        ratio = ms / bare[name]
+        meets = ratio <= GOAL_RATIO or ms - bare[name] <= GOAL_MS
+        print(f"    {name:<28} {ms:8.1f} ms  ratio {ratio:4.2f}  {'ok' if meets else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
 
 from warehouse.columns import Kind
+from warehouse.from_json import is_strict_refusal
 from warehouse.lake import ALIAS, Lake
 from warehouse.store import FETCHED_AT, Replacement, TableSpec, _match_old, _replacements_table
 
@@ -88,6 +90,7 @@ def land(
     replaced_in: Collection[str] = (),
     dropped: Collection[str] = (),
     rules: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    lenient: duckdb.DuckDBPyRelation | None = None,
 ) -> Landed:
     """Land `incoming` (the spec's columns, `fetched_at` and the partition column) in one
     transaction (see module doc).
@@ -96,13 +99,17 @@ def land(
     `replaced_in` (the months of their days; a snapshot's own partition: a PCE's new
     document replaces its row in this month's snapshot, not in last month's);
     `dropped`: partitions a snapshot replaces whole; `rules(con)` raises to roll back.
+    `lenient`: the same rows read the lenient way, read instead when `incoming`, a strict
+    `from_json` read, refuses a value (see `from_json`).
     """
-    _stage(con, spec, incoming, replaced)
-    touched = _incoming_partitions(con, spec)
+    _stage(con, spec, incoming, replaced, lenient)
+    touched, oldest = _incoming_partitions(con, spec)
     try:
         return lake.write(
             con,
-            lambda c: _replace(c, spec, sorted(replaced_in), touched, sorted(dropped), rules),
+            lambda c: _replace(
+                c, spec, sorted(replaced_in), touched, oldest, sorted(dropped), rules
+            ),
             message=f"landing {spec.schema}.{spec.name}",
         )
     finally:
@@ -114,33 +121,56 @@ def _stage(
     spec: TableSpec,
     incoming: pa.Table | duckdb.DuckDBPyRelation,
     replaced: Sequence[Replacement],
+    lenient: duckdb.DuckDBPyRelation | None,
 ) -> None:
     """The landing's inputs as temp tables, built before the transaction: a DuckDB
     transaction writes to one database only, and these live in `temp`."""
-    con.register("landing_source", incoming)
-    replacements = _replacements_table(list(replaced))
-    con.register("landing_replacements", replacements)
     try:
+        _materialize(con, INCOMING, incoming)
+    except duckdb.Error as error:
+        if lenient is None or not is_strict_refusal(error):
+            raise
+        _materialize(con, INCOMING, lenient)
+    _materialize(con, REPLACED, _replacements_table(list(replaced)))
+    if _has_duplicate_keys(con, spec):
         # One row per key among the incoming rows: the newest answer's.
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS SELECT * FROM landing_source "
+            f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS FROM {INCOMING} "
             f"QUALIFY row_number() OVER (PARTITION BY {_keys(spec)} "
             "ORDER BY fetched_at DESC) = 1"
         )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {REPLACED} AS SELECT * FROM landing_replacements"
-        )
+
+
+def _materialize(
+    con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table | duckdb.DuckDBPyRelation
+) -> None:
+    con.register("landing_source", rows)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM landing_source")
     finally:
         con.unregister("landing_source")
-        con.unregister("landing_replacements")
 
 
-def _incoming_partitions(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[str]:
-    """The partitions the incoming rows go to: a filter DuckLake prunes files by."""
+def _has_duplicate_keys(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> bool:
+    """Whether two incoming rows share a key: a hash aggregate costs a seventh of the
+    window that keeps the newest, and an answer rarely repeats a key."""
     found = con.execute(
-        f'SELECT DISTINCT CAST("{spec.partition_key}" AS VARCHAR) FROM {INCOMING}'
-    ).fetchall()
-    return sorted(value for (value,) in found if value is not None)
+        f"SELECT count(*) FROM (SELECT 1 FROM {INCOMING} GROUP BY {_keys(spec)} "
+        "HAVING count(*) > 1 LIMIT 1)"
+    ).fetchone()
+    return found != (0,)
+
+
+def _incoming_partitions(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec
+) -> tuple[list[str], datetime | None]:
+    """The partitions the incoming rows go to, and their oldest fetch time: filters
+    DuckLake prunes files by (their min/max statistics)."""
+    partitions, oldest = con.execute(
+        f'SELECT list(DISTINCT CAST("{spec.partition_key}" AS VARCHAR)), min(fetched_at) '
+        f"FROM {INCOMING}"
+    ).fetchone() or (None, None)
+    return sorted(p for p in partitions or [] if p is not None), oldest
 
 
 def _replace(
@@ -148,6 +178,7 @@ def _replace(
     spec: TableSpec,
     replaced_in: list[str],
     touched: list[str],
+    oldest: datetime | None,
     dropped: list[str],
     rules: Callable[[duckdb.DuckDBPyConnection], None] | None,
 ) -> Landed:
@@ -176,13 +207,18 @@ def _replace(
             [touched],
         )
     )
-    inserted = _count_of(
-        con.execute(
-            f"INSERT INTO {name} BY NAME SELECT * FROM {INCOMING} AS n WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {name} AS old WHERE {in_partitions} AND {same_key})",
-            [touched],
-        )
-    )
+    # The same-key rows left are newer than the incoming row: none is older than the
+    # oldest incoming row, so files whose fetch times all are (most) are never read, and
+    # without such rows (most landings) no anti-join is needed: it costs a third.
+    newer = f"{in_partitions} AND (old.fetched_at > ?::TIMESTAMPTZ OR old.fetched_at IS NULL)"
+    insert = f"INSERT INTO {name} BY NAME SELECT * FROM {INCOMING} AS n"
+    if con.execute(
+        f"SELECT 1 FROM {name} AS old WHERE {newer} LIMIT 1", [touched, oldest]
+    ).fetchone():
+        insert += f" WHERE NOT EXISTS (SELECT 1 FROM {name} AS old WHERE {newer} AND {same_key})"
+        inserted = _count_of(con.execute(insert, [touched, oldest]))
+    else:
+        inserted = _count_of(con.execute(insert))
     if rules is not None:
         rules(con)
     return Landed(deleted, inserted)

@@ -27,22 +27,24 @@ from warehouse.adict import (
     TECHNICAL_DATA,
 )
 from warehouse.columns import Column, Kind, col, flatten
-from warehouse.from_json import json_columns, select_list
+from warehouse.from_json import is_strict_refusal, json_columns, select_list
 from warehouse.store import TableSpec
 
 TODAY = date(2026, 11, 20)
 PORTFOLIO = build_portfolio(seed=7, size=20, anchor=TODAY)
 
 
-def read_with_sql(records: list[dict[str, Any]], columns: list[Column], tmp_path: Path) -> pa.Table:
+def read_with_sql(
+    records: list[dict[str, Any]], columns: list[Column], tmp_path: Path, strict: bool = False
+) -> pa.Table:
     path = tmp_path / "answer.ndjson.zst"
     with pa.CompressedOutputStream(str(path), "zstd") as out:  # as the raw zone stores it
         out.write(b"\n".join(orjson.dumps(r) for r in records) + b"\n")
     with duckdb.connect() as con:
         return con.sql(
-            f"SELECT {select_list(columns)} FROM read_json('{path}', "
+            f"SELECT {select_list(columns, strict)} FROM read_json('{path}', "
             f"format = 'newline_delimited', compression = 'zstd', "
-            f"columns = {json_columns(columns)})"
+            f"columns = {json_columns(columns, strict)})"
         ).to_arrow_table()
 
 
@@ -71,17 +73,21 @@ def windowed(data_type: DataType) -> list[dict[str, Any]]:
     ],
     ids=lambda value: getattr(value, "name", ""),
 )
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
 def test_sandbox_answers_read_in_sql_equal_the_python_flattening(
-    spec: TableSpec, records: Any, tmp_path: Path
+    spec: TableSpec, records: Any, strict: bool, tmp_path: Path
 ) -> None:
     blocks = records()
     columns = list(spec.columns)
     expected = flatten(blocks, columns)
     assert expected.num_rows > 10
-    assert same(read_with_sql(blocks, columns, tmp_path), expected)
+    assert same(read_with_sql(blocks, columns, tmp_path, strict), expected)
 
 
-def test_upstream_oddities_are_typed_as_the_python_path_types_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_upstream_oddities_are_typed_as_the_python_path_types_them(
+    strict: bool, tmp_path: Path
+) -> None:
     columns = [
         col("amount", "a.amount", Kind.DOUBLE),
         col("flag", "a.flag", Kind.VRAI_FAUX),
@@ -98,4 +104,20 @@ def test_upstream_oddities_are_typed_as_the_python_path_types_them(tmp_path: Pat
         {"a": None},
         {},
     ]  # fmt: skip
-    assert same(read_with_sql(records, columns, tmp_path), flatten(records, columns))
+    assert same(read_with_sql(records, columns, tmp_path, strict), flatten(records, columns))
+
+
+@pytest.mark.parametrize("odd", ["", "n/a"])
+def test_a_strict_read_refuses_text_in_a_number_and_the_lenient_read_types_it(
+    odd: str, tmp_path: Path
+) -> None:
+    columns = [col("amount", "a.amount", Kind.DOUBLE), col("label", "a.label")]
+    records = [{"a": {"amount": 1.5, "label": "x"}}, {"a": {"amount": odd, "label": "y"}}]
+    with pytest.raises(duckdb.Error) as refused:
+        read_with_sql(records, columns, tmp_path, strict=True)
+    assert is_strict_refusal(refused.value)
+    if odd:  # text that is no number fails the Python path and the lenient read alike
+        with pytest.raises(duckdb.ConversionException):
+            read_with_sql(records, columns, tmp_path)
+    else:  # "" is "no value"
+        assert same(read_with_sql(records, columns, tmp_path), flatten(records, columns))

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 import pytest
 
 from warehouse.adict import ACCESS_RIGHTS, CONTRACTUAL_DATA, INFORMATIVE_CONSUMPTION
 from warehouse.columns import schema_of
+from warehouse.from_json import json_columns, select_list
 from warehouse.lake import Lake
 from warehouse.landing import Landed, create_table, land, table_name
 from warehouse.store import FETCHED_AT, Replacement
@@ -57,7 +59,7 @@ def refetched(pce: str, first: int, last: int, fetched_at: datetime) -> Replacem
 def land_days(
     lake: Lake,
     con: duckdb.DuckDBPyConnection,
-    incoming: pa.Table,
+    incoming: pa.Table | duckdb.DuckDBPyRelation,
     replaced: list[Replacement],
     **kw: Any,
 ) -> Landed:
@@ -203,3 +205,37 @@ def test_a_document_replaces_its_row_in_this_snapshot_only(
     assert con.execute(
         f"SELECT snapshot_month, id_pce FROM {table_name(CONTRACTUAL_DATA)} ORDER BY ALL"
     ).fetchall() == [("2026-01", "P1"), ("2026-01", "P2"), ("2026-02", "P1")]
+
+
+def test_of_two_incoming_rows_with_one_key_the_newest_answer_lands(
+    lake: Lake, con: duckdb.DuckDBPyConnection
+) -> None:
+    older, newer = rows([("P1", 1), ("P1", 2)], 1.0, EARLY), rows([("P1", 1)], 7.0, LATE)
+    landed = land_days(lake, con, pa.concat_tables([newer, older]), [refetched("P1", 1, 2, LATE)])
+    assert content(con) == [("P1", 1, 7.0), ("P1", 2, 1.0)]
+    assert landed.rows_inserted == 2
+
+
+def test_a_strict_read_refusing_a_value_lands_the_lenient_read_instead(
+    lake: Lake, con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    answer = tmp_path / "P1.ndjson.zst"
+    blocks = [
+        {"pce": {"id_pce": "P1"}, "consommation": {"journee_gaziere": "2026-01-01", "energie": 4}},
+        {"pce": {"id_pce": "P1"}, "consommation": {"journee_gaziere": "2026-01-02", "energie": ""}},
+    ]
+    with pa.CompressedOutputStream(str(answer), "zstd") as out:
+        out.write(b"\n".join(orjson.dumps(b) for b in blocks) + b"\n")
+
+    def read(strict: bool) -> duckdb.DuckDBPyRelation:
+        return con.sql(
+            f"SELECT {select_list(SPEC.columns, strict)}, TIMESTAMPTZ '{EARLY}' AS fetched_at, "
+            "strftime(journee_gaziere, '%Y-%m') AS month "
+            f"FROM read_json('{answer}', format = 'newline_delimited', compression = 'zstd', "
+            f"columns = {json_columns(SPEC.columns, strict)})"
+        )
+
+    with pytest.raises(duckdb.InvalidInputException):
+        read(strict=True).fetchall()
+    land_days(lake, con, read(strict=True), [refetched("P1", 1, 2, EARLY)], lenient=read(False))
+    assert content(con) == [("P1", 1, 4.0), ("P1", 2, None)]
