@@ -13,16 +13,23 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from warehouse.columns import col
+from warehouse.from_json import is_strict_refusal, json_columns, select_list
 from warehouse.gasday import gas_day_of, month_bounds, month_key, window_minus
+from warehouse.lake import sql_string
 from warehouse.lake_table import LakeTable, Landing
 from warehouse.raw import Answer, DamagedAnswer, RawZone
+from warehouse.store import TableSpec
 
 # Answers that served days (possibly none): their days replace the rows landed before.
 # A refusal (not_allowed) serves nothing and replaces nothing.
 SERVING = frozenset({"data", "no_data", "empty", "partial"})
+WHOLE = "data"  # an answer that served every day of its window (a gap makes it partial)
+_PARIS = "'Europe/Paris'"
 
 
 class ParsedWindow(Protocol):
@@ -61,53 +68,144 @@ def build_windows(
     Per PCE, a newer answer wins over an older one on the days it covers, so a restated
     day replaces the old row. Only the days an answer really served are replaced: a
     refusal, or a block GRDF failed to serve, leaves the rows already landed in place.
+
+    An answer that served its whole window (`data`: the bulk of a backfill) is read by
+    DuckDB straight from its stored file, once; the others (served in part, no data) are
+    few and small, and read by the source's parser, which knows which days they served.
     """
     by_pce: dict[str, list[Answer]] = defaultdict(list)
     for answer in answers:
         if answer.outcome in SERVING:
             by_pce[answer.scope].append(answer)
+    intact = {a.path for a in raw.verified(a for a in answers if a.outcome == WHOLE)}
+    pieces: list[Piece] = []
     rows = 0
     with table.landing(months_between) as landing:
         for own in by_pce.values():
             covered: list[tuple[date, date]] = []
             for answer in sorted(own, key=lambda a: a.fetched_at, reverse=True):
-                try:
-                    rows += _stage_answer(
-                        landing, raw.read(answer), answer, (first, last), covered, read
-                    )
-                except DamagedAnswer:  # set aside: older answers serve its days meanwhile
+                window = (max(first, answer.first_day), min(last, answer.last_day))
+                if window[0] > window[1]:
                     continue
+                if answer.outcome == WHOLE:
+                    if answer.path not in intact:  # set aside: older answers serve its days
+                        continue
+                    served = [window]
+                    pieces += [Piece(answer, *p) for p in _minus(served, covered)]
+                else:
+                    try:
+                        outcome = read(answer, raw.read(answer))
+                    except DamagedAnswer:  # set aside: older answers serve its days
+                        continue
+                    served = _minus([window], outcome.unserved_periods)
+                    rows += _stage_blocks(landing, answer, outcome.blocks, served, covered)
+                for start, end in served:
+                    landing.replace(answer.scope, start, end, answer.fetched_at)
+                covered.extend(served)
+        rows += _stage_files(landing, raw, pieces)
     return BuildResult(rows, sum(len(a) for a in by_pce.values()), len(landing.partitions))
 
 
-def _stage_answer(
+@dataclass(frozen=True)
+class Piece:
+    """Days [first_day, last_day] whose rows come from `answer`'s stored file."""
+
+    answer: Answer
+    first_day: date
+    last_day: date
+
+
+def _minus(spans: list[tuple[date, date]], cuts: Iterable[tuple[date, date]]) -> list:
+    for cut in cuts:
+        spans = [piece for span in spans for piece in window_minus(span, cut)]
+    return spans
+
+
+def _stage_blocks(
     landing: Landing,
-    body: bytes,
     answer: Answer,
-    bounds: tuple[date, date],
+    blocks: Sequence[dict[str, Any]],
+    served: list[tuple[date, date]],
     covered: list[tuple[date, date]],
-    read: ReadWindow,
 ) -> int:
-    """Stage the rows of one answer on the days it served and no newer answer did."""
-    lower, upper = max(bounds[0], answer.first_day), min(bounds[1], answer.last_day)
-    if lower > upper:
-        return 0
-    outcome = read(answer, body)
-    served = [(lower, upper)]
-    for gap in outcome.unserved_periods:
-        served = [piece for span in served for piece in window_minus(span, gap)]
+    """Stage the parsed blocks of one answer on the days it served and no newer answer
+    did."""
     spec = landing.table.spec
-    rows = spec.to_arrow(outcome.blocks, answer.fetched_at)
-    days = last_gas_days(rows, next(c.name for c in spec.columns if c.name.startswith("date_fin_")))
+    rows = spec.to_arrow(blocks, answer.fetched_at)
+    days = last_gas_days(rows, _end_column(spec))
     keep = [d is not None and _inside(d, served) and not _inside(d, covered) for d in days]
     landing.add(
         rows.filter(pa.array(keep, pa.bool_())),
         [month_key(d) for d, k in zip(days, keep, strict=True) if k and d is not None],
     )
-    for start, end in served:
-        landing.replace(answer.scope, start, end, answer.fetched_at)
-    covered.extend(served)
     return sum(keep)
+
+
+def _stage_files(landing: Landing, raw: RawZone, pieces: list[Piece]) -> int:
+    """Stage the rows of the pieces' stored files, read by DuckDB: typed as the Python
+    path types them (`from_json`), each on its last gas day, kept inside its piece."""
+    if not pieces:
+        return 0
+    landing.con.register("landing_pieces", _pieces_table(raw, pieces))
+    try:
+        try:
+            return landing.add_query(_file_rows_sql(landing.table.spec, pieces, raw, strict=True))
+        except duckdb.Error as error:
+            if not is_strict_refusal(error):
+                raise
+            return landing.add_query(_file_rows_sql(landing.table.spec, pieces, raw, strict=False))
+    finally:
+        landing.con.unregister("landing_pieces")
+
+
+# Beside the spec's columns, what tells a data block from a status block and the trailer.
+_STATUS = col("landing_status", "statut_restitution")
+_TRAILER = col("landing_trailer", "code_statut_traitement")
+
+
+def _file_rows_sql(spec: TableSpec, pieces: list[Piece], raw: RawZone, strict: bool) -> str:
+    files = sorted({str(raw.file(p.answer)) for p in pieces})
+    read = [*spec.columns, _STATUS, _TRAILER]
+    # A block's last gas day: its journee_gaziere, else the day its period ends in (the
+    # gas day of the instant just before date_fin: 06:00 Paris starts a gas day).
+    end = _end_column(spec)
+    day = (
+        f"coalesce(journee_gaziere, CAST(timezone({_PARIS}, {end} - INTERVAL 1 MICROSECOND) "
+        "- INTERVAL 6 HOUR AS DATE))"
+    )
+    return f"""
+        WITH blocks AS (
+            SELECT filename, {select_list(read, strict)}
+            FROM read_json([{", ".join(sql_string(f) for f in files)}],
+                columns = {json_columns(read, strict)}, format = 'newline_delimited',
+                compression = 'zstd', filename = true)
+        ), data AS (
+            SELECT *, {day} AS landing_day FROM blocks
+            WHERE landing_trailer IS NULL
+            AND (landing_status IS NULL OR landing_status IN ('{{}}', 'null', 'false', '0'))
+        )
+        SELECT d.* EXCLUDE (filename, landing_day, landing_status, landing_trailer),
+            p.fetched_at, strftime(d.landing_day, '%Y-%m') AS month
+        FROM data AS d JOIN landing_pieces AS p
+        ON p.file = d.filename AND d.landing_day BETWEEN p.first_day AND p.last_day
+    """
+
+
+def _pieces_table(raw: RawZone, pieces: list[Piece]) -> pa.Table:
+    return pa.table(
+        {
+            "file": [str(raw.file(p.answer)) for p in pieces],
+            "fetched_at": pa.array(
+                [p.answer.fetched_at for p in pieces], pa.timestamp("us", tz="UTC")
+            ),
+            "first_day": pa.array([p.first_day for p in pieces], pa.date32()),
+            "last_day": pa.array([p.last_day for p in pieces], pa.date32()),
+        }
+    )
+
+
+def _end_column(spec: TableSpec) -> str:
+    return next(c.name for c in spec.columns if c.name.startswith("date_fin_"))
 
 
 def build_snapshot(

@@ -156,6 +156,16 @@ class Landing:
         self.staged_rows += len(keys)
         self.partitions.update(keys)
 
+    def add_query(self, sql: str) -> int:
+        """Stage the rows of a query over this session (the table's columns and its
+        partition column, by name); return how many."""
+        (rows,) = self.con.execute(f"INSERT INTO {STAGED} BY NAME {sql}").fetchone() or (0,)
+        partition = self.table.spec.partition_key
+        found = self.con.execute(f'SELECT DISTINCT CAST("{partition}" AS VARCHAR) FROM {STAGED}')
+        self.partitions.update(value for (value,) in found.fetchall() if value is not None)
+        self.staged_rows += int(rows)
+        return int(rows)
+
     def commit(self) -> None:
         if not (self.staged_rows or self.replaced or self.dropped):
             return  # nothing asked to change: no empty snapshot
