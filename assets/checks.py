@@ -24,6 +24,7 @@ import pyarrow as pa
 from pipelines.partitions import GAS_DAY_START_HOUR, PARIS
 from resources.warehouse import WarehouseResource
 from warehouse.build import months_between
+from warehouse.lake import BlockingRuleFailed
 from warehouse.lake_table import LakeTable, Rules, session
 from warehouse.landing import table_name
 from warehouse.store import TableSpec
@@ -202,10 +203,6 @@ def build_checks(
                 yield _result(rule, rule.evaluate(landed), scope)
 
     return _checks
-
-
-class BlockingRuleFailed(RuntimeError):
-    """What a landing would have committed fails a blocking rule: it was rolled back."""
 
 
 def blocking_rules(warehouse: WarehouseResource, spec: TableSpec, scope: Scope) -> Rules:

@@ -32,7 +32,8 @@ from typing import Literal
 
 import duckdb
 
-from warehouse.lake import ALIAS, Lake
+from warehouse.lake import ALIAS, BlockingRuleFailed, Lake
+from warehouse.lake_table import session
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +86,6 @@ class UpdateResult:
         return self.rows_deleted + self.rows_inserted
 
 
-class BlockingRuleFailed(RuntimeError):
-    """A curated table's rows broke one of its rules: the update was rolled back."""
-
-
 def parse_table(name: str, sql: str) -> CuratedTable:
     headers = {key.strip(): value.strip() for key, value in HEADER.findall(sql)}
     missing = {"sources", "recomputed by", "one row per"} - set(headers)
@@ -134,7 +131,7 @@ def _dependencies_first(tables: list[CuratedTable]) -> list[CuratedTable]:
 
 def update_curated(lake: Lake) -> dict[str, UpdateResult]:
     """Update every curated table, each in its own transaction, sources first."""
-    con = lake.open()
+    con = session(lake)
     try:
         return {table.name: update_table(lake, con, table) for table in curated_tables()}
     finally:
@@ -173,11 +170,26 @@ def _update(con: duckdb.DuckDBPyConnection, table: CuratedTable) -> UpdateResult
     if not whole and keys == 0:
         return UpdateResult(table.name, "unchanged", previous, previous)
     deleted = _delete_rows(con, table, whole)
-    inserted = _count(con.execute(f"INSERT INTO {table.qualified} BY NAME ({table.select()})"))
+    inserted = _insert(con, table)
     _check_rules(con, table, _rows_of_changed_keys(table))
     _record_snapshot(con, table, snapshot)
     action = "built" if whole else "updated"
     return UpdateResult(table.name, action, snapshot, previous, keys, deleted, inserted)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: CuratedTable) -> int:
+    """Insert the rows of the changed keys. A sorted table's insert runs on one thread:
+    DuckDB's parallel insert leaves each file in several sorted runs, and one run per file
+    is what makes a one-PCE query read a few row groups (bench/warehouse_queries.py)."""
+    insert = f"INSERT INTO {table.qualified} BY NAME ({table.select()})"
+    if not table.sorted_by:
+        return _count(con.execute(insert))
+    threads = _scalar(con, "SELECT current_setting('threads')")
+    con.execute("SET threads = 1")
+    try:
+        return _count(con.execute(insert))
+    finally:
+        con.execute(f"SET threads = {threads}")
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -85,6 +85,10 @@ class MissingExtension(RuntimeError):
     """An extension's package is not installed, or not for this DuckDB version."""
 
 
+class BlockingRuleFailed(RuntimeError):
+    """What a write would have committed fails a blocking rule: it was rolled back."""
+
+
 class WarehouseNotFound(RuntimeError):
     """A read-only open of a warehouse that nothing has written yet."""
 

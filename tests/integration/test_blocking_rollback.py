@@ -7,12 +7,13 @@ import dagster as dg
 import pytest
 
 import assets.ingrid  # noqa: F401  (registers the Ingrid tables' check rules)
-from assets.checks import BlockingRuleFailed, Scope, blocking_rules, landed_or_failure
+from assets.checks import Scope, blocking_rules, landed_or_failure
 from pipelines.partitions import month_key
 from resources.ingrid_endpoints import TABLES
 from resources.warehouse import WarehouseResource
 from tests.warehouse_reader import query
 from warehouse.build import months_between
+from warehouse.lake import BlockingRuleFailed
 
 SPEC = TABLES["daily_measures"]
 DAY1, DAY2 = date(2026, 10, 1), date(2026, 10, 2)

@@ -20,9 +20,9 @@ from resources.ingrid_endpoints import TABLES as INGRID
 from resources.warehouse import WarehouseResource
 from warehouse.adict import INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION
 from warehouse.columns import schema_of
-from warehouse.curated import BlockingRuleFailed, UpdateResult, update_curated
+from warehouse.curated import UpdateResult, update_curated
 from warehouse.gasday import month_key
-from warehouse.lake import Lake
+from warehouse.lake import BlockingRuleFailed, Lake
 from warehouse.landing import create_table, land
 from warehouse.sfm import FLEXIBILITY_INDICATORS
 from warehouse.store import FETCHED_AT, Replacement, TableSpec
