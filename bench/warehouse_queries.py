@@ -1,20 +1,20 @@
-"""BI queries on a DuckLake table shaped like `adict.daily_consumption`, against a bare
-`read_parquet` of the same rows, in one run.
+"""BI queries on the project's `adict.daily_consumption`, beside a bare `read_parquet` of
+the same rows, in one run; the curated update of a daily run; disk per million rows.
 
-5,000 PCEs × 3 years of daily rows (5.5 M) with the columns of the curated view
-(`warehouse/views/adict.daily_consumption.sql`), deterministic (hash of PCE and day):
-  bare      one zstd Parquet file per month, sorted by PCE then day, read with
-            read_parquet(hive_partitioning): the floor a DuckLake table can reach;
-  DuckLake  one table per layout, each in its own catalog, opened read-only as a BI tool
-            does (`Lake.open(read_only=True)`), PARTITIONED BY (month) and
-            SORTED BY (id_pce, journee_gaziere), filled by one INSERT per layout:
-              threads   the INSERT as DuckDB runs it (all threads);
-              ordered   the INSERT's SELECT ordered by the sort key;
-              serial    `SET threads = 1` for the INSERT.
-Per query and layout: the median of --runs runs (all sessions alternating within a run,
-so a busy machine slows them alike), its ratio to bare, whether it meets
-the goal (≤ 1.2 × bare, or within 10 ms of it); per layout: the INSERT's seconds, the
-disk bytes per million rows (goal ≤ 2 MB) and whether each file is sorted by the key.
+5,000 PCEs × 3 years of daily informative rows (5.5 M; energy with a winter peak and
+per-day noise, the last 40 days provisional) are inserted into the source table
+`adict.informative_consumption` of a DuckLake warehouse (`adict.published_consumption`
+empty), then `warehouse.curated.update_curated` builds the curated tables as the
+automation does (their layout from their SQL files' headers).
+  bare      the curated rows copied to one zstd Parquet file per month, sorted by PCE then
+            day, read with read_parquet(hive_partitioning): the floor a table can reach;
+  DuckLake  `adict.daily_consumption` in a session opened read-only as a BI tool does
+            (`Lake.open(read_only=True)`).
+Per query: the median of --runs runs (the sessions alternate within a run, so a busy
+machine slows them alike), its ratio to bare, whether it meets the goal (≤ 1.2 × bare, or
+within 10 ms of it). Then a daily run: the last 3 days of every PCE landed again (GRDF
+restates D-1..D-3) through the project's landing, and the curated update that follows
+(goal ≤ 10 s); the disk bytes per million rows of the curated table (goal ≤ 2 MB).
 
     .venv/bin/python bench/warehouse_queries.py --pces 5000 --years 3
 """
@@ -25,64 +25,43 @@ import argparse
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 
+from warehouse.adict import INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION
+from warehouse.build import months_between
+from warehouse.curated import update_curated
 from warehouse.lake import Lake, connect, sql_string
+from warehouse.lake_table import LakeTable, session
+from warehouse.landing import create_table, table_name
 
 LAST_DAY = date(2026, 10, 31)
 PROVISIONAL_DAYS = 40
 TABLE = "adict.daily_consumption"
-COLUMNS = """
-    id_pce VARCHAR, journee_gaziere DATE, month VARCHAR, energie DOUBLE,
-    volume_brut DOUBLE, volume_converti DOUBLE, type_qualif_conso VARCHAR,
-    statut_conso VARCHAR, definitive BOOLEAN, source VARCHAR,
-    fetched_at TIMESTAMP WITH TIME ZONE
-"""
 SORT_KEY = "id_pce, journee_gaziere"
-# The table's layout, for the curated tables: what this bench measures.
-LAYOUT_SQL = f"""
-    CREATE SCHEMA IF NOT EXISTS adict;
-    CREATE TABLE {TABLE} ({COLUMNS});
-    ALTER TABLE {TABLE} SET PARTITIONED BY (month);
-    ALTER TABLE {TABLE} SET SORTED BY ({SORT_KEY});
-"""
-GOAL_RATIO, GOAL_MS = 1.2, 10.0
+GOAL_RATIO, GOAL_MS, GOAL_UPDATE_SECONDS, GOAL_MB = 1.2, 10.0, 10.0, 2.0
 
 
-def rows_sql(pces: int, first: date) -> str:
-    """Energy with a winter peak and per-day noise; volumes from energy and a PCS; the
-    last 40 days provisional and informative, the others definitive and published."""
+def informative_sql(pces: int, first: date, last: date, fetched: str) -> str:
+    """Informative rows of [first, last] (the source table's columns, by name)."""
     return f"""
         SELECT printf('%014d', p) AS id_pce, d::DATE AS journee_gaziere,
-            strftime(d, '%Y-%m') AS month,
+            timezone('Europe/Paris', d::TIMESTAMP + INTERVAL 6 HOUR) AS date_debut_consommation,
+            timezone('Europe/Paris', d::TIMESTAMP + INTERVAL 30 HOUR) AS date_fin_consommation,
             round((200 + p % 300) * (1 + 0.6 * cos(2 * pi() * (dayofyear(d) - 15) / 365.25))
                   * (0.85 + 0.3 * (hash(p, d) % 1000) / 1000.0)) AS energie,
             round(energie / 11.2, 3) AS volume_brut,
             round(volume_brut * 0.981, 3) AS volume_converti,
             'Mesuré' AS type_qualif_conso,
-            CASE WHEN provisional THEN 'Provisoire' ELSE 'Définitive' END AS statut_conso,
-            NOT provisional AS definitive,
-            CASE WHEN provisional THEN 'informative_consumption'
-                 ELSE 'published_consumption' END AS source,
-            TIMESTAMPTZ '{LAST_DAY} 14:00:00+00' AS fetched_at
+            CASE WHEN d > DATE '{LAST_DAY}' - {PROVISIONAL_DAYS} THEN 'Provisoire'
+                 ELSE 'Définitive' END AS statut_conso,
+            TIMESTAMPTZ '{fetched}' AS fetched_at,
+            strftime(d, '%Y-%m') AS month
         FROM range({pces}) AS t(p),
-             range(DATE '{first}', DATE '{LAST_DAY}' + 1, INTERVAL 1 DAY) AS s(d),
-             LATERAL (SELECT d > DATE '{LAST_DAY}' - {PROVISIONAL_DAYS} AS provisional)
+             range(DATE '{first}', DATE '{last}' + 1, INTERVAL 1 DAY) AS s(d)
     """
-
-
-@dataclass(frozen=True)
-class Layout:
-    name: str
-    ordered: bool = False  # the INSERT's SELECT ordered by the sort key
-    threads: int | None = None  # the INSERT's threads; None: DuckDB's default
-
-
-LAYOUTS = (Layout("threads"), Layout("ordered", ordered=True), Layout("serial", threads=1))
 
 
 def queries(pce: str, year: int) -> dict[str, str]:
@@ -100,30 +79,50 @@ def queries(pce: str, year: int) -> dict[str, str]:
     }
 
 
-def write_bare(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+def build_warehouse(home: Path, pces: int, first: date) -> tuple[int, float]:
+    """The sources inserted, then the curated tables built; rows and the build's seconds."""
+    lake = Lake.at(home)
+    con = session(lake)
+    for spec in (INFORMATIVE_CONSUMPTION, PUBLISHED_CONSUMPTION):
+        lake.write(con, lambda c, spec=spec: create_table(c, spec))
+    rows = informative_sql(pces, first, LAST_DAY, f"{LAST_DAY} 14:00:00+00")
+    target = table_name(INFORMATIVE_CONSUMPTION)
+    lake.write(con, lambda c: c.execute(f"INSERT INTO {target} BY NAME {rows}"))
+    started = time.perf_counter()
+    update_curated(lake)
+    return _count(con, TABLE), time.perf_counter() - started
+
+
+def daily_run(home: Path, pces: int) -> tuple[float, float, int]:
+    """The last 3 days of every PCE landed again, restated (the project's landing, one
+    replacement per PCE), then the curated update; its seconds and keys recomputed."""
+    lake = Lake.at(home)
+    con = session(lake)
+    first = LAST_DAY - timedelta(days=2)
+    fetched = f"{LAST_DAY + timedelta(days=1)} 14:00:00+00"
+    table = con.sql(informative_sql(pces, first, LAST_DAY, fetched)).to_arrow_table()
+    started = time.perf_counter()
+    with LakeTable(lake, INFORMATIVE_CONSUMPTION).landing(months_between) as landing:
+        landing.add(table.drop(["month"]), table.column("month").to_pylist())
+        for pce in set(table.column("id_pce").to_pylist()):
+            landing.replace(pce, first, LAST_DAY)
+    landed = time.perf_counter() - started
+    started = time.perf_counter()
+    results = update_curated(lake)
+    return landed, time.perf_counter() - started, results[TABLE].keys_recomputed
+
+
+def write_bare(home: Path, folder: Path) -> None:
+    con = session(Lake.at(home))
     con.execute(
-        f"COPY (FROM source ORDER BY month, {SORT_KEY}) TO {sql_string(str(folder))} "
+        f"COPY (FROM {TABLE} ORDER BY month, {SORT_KEY}) TO {sql_string(str(folder))} "
         "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (month), FILENAME_PATTERN 'data')"
     )
 
 
-def write_lake(home: Path, layout: Layout, source: Path) -> float:
-    """The layout's table filled by one INSERT; its seconds."""
-    lake = Lake.at(home, "ducklake:sqlite:warehouse.sqlite")
-    with lake.open() as con:
-        lake.write(con, lambda c: c.execute(LAYOUT_SQL))
-        con.execute("CALL lake.set_option('parquet_compression', 'zstd')")
-        if layout.threads is not None:
-            con.execute(f"SET threads = {layout.threads}")
-        order = f" ORDER BY {SORT_KEY}" if layout.ordered else ""
-        started = time.perf_counter()
-        lake.write(
-            con,
-            lambda c: c.execute(
-                f"INSERT INTO {TABLE} SELECT * FROM read_parquet({sql_string(str(source))}){order}"
-            ),
-        )
-        return time.perf_counter() - started
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
+    return int(rows)
 
 
 def sorted_runs(con: duckdb.DuckDBPyConnection, files: list[str]) -> int:
@@ -140,10 +139,6 @@ def sorted_runs(con: duckdb.DuckDBPyConnection, files: list[str]) -> int:
     return runs
 
 
-def folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pces", type=int, default=5000)
@@ -155,39 +150,46 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        source = root / "source.parquet"
-        with connect() as con:
-            con.execute(f"CREATE VIEW source AS {rows_sql(args.pces, first)}")
-            con.execute(f"COPY source TO {sql_string(str(source))} (FORMAT parquet)")
-            rows = con.execute(f"SELECT count(*) FROM {sql_string(str(source))}").fetchone()[0]
-            write_bare(con, root / "bare")
-        print(f"{rows:,} rows: {args.pces:,} PCEs × {args.years} years, medians of {args.runs}")
-
-        sessions = {"bare read_parquet": bare_session(root / "bare")}
-        facts = {"bare read_parquet": f"{folder_bytes(root / 'bare') / rows:.2f} MB/M rows"}
-        for layout in LAYOUTS:
-            home = root / layout.name
-            seconds = write_lake(home, layout, source)
-            con = Lake.at(home, "ducklake:sqlite:warehouse.sqlite").open(read_only=True)
-            con.execute(f"CREATE TEMP VIEW daily AS FROM {TABLE}")
-            files = [
-                path
-                for (path,) in con.execute(
-                    "SELECT data_file FROM ducklake_list_files('lake', 'daily_consumption', "
-                    "schema => 'adict')"
-                ).fetchall()
-            ]
-            name = f"DuckLake {layout.name}"
-            sessions[name] = con
-            facts[name] = (
-                f"{folder_bytes(home / 'warehouse') / rows:.2f} MB/M rows, INSERT {seconds:.1f} s, "
-                f"{len(files)} files, {sorted_runs(con, files)} sorted runs"
-            )
+        home = root / "home"
+        rows, built = build_warehouse(home, args.pces, first)
+        write_bare(home, root / "bare")
+        print(
+            f"{rows:,} curated rows: {args.pces:,} PCEs × {args.years} years; "
+            f"the curated tables built in {built:.1f} s; medians of {args.runs}"
+        )
+        lake_con = Lake.at(home).open(read_only=True)
+        lake_con.execute(f"CREATE TEMP VIEW daily AS FROM {TABLE}")
+        sessions = {"bare read_parquet": bare_session(root / "bare"), TABLE: lake_con}
         figures = measure(sessions, chosen, args.runs)
-        for name, con in sessions.items():
-            print(f"{name}: {facts[name]}")
+        files = [
+            path
+            for (path,) in lake_con.execute(
+                "SELECT data_file FROM ducklake_list_files('lake', 'daily_consumption', "
+                "schema => 'adict')"
+            ).fetchall()
+        ]
+        curated_bytes = sum(Path(f).stat().st_size for f in files)
+        for name in sessions:
+            print(name)
             report(figures[name], figures["bare read_parquet"])
+        mb, bare_mb = curated_bytes / rows, folder_bytes(root / "bare") / rows
+        print(
+            f"{TABLE}: {len(files)} files, {sorted_runs(lake_con, files)} runs sorted by "
+            f"({SORT_KEY}); {mb:.2f} MB per million rows "
+            f"({'ok' if mb <= GOAL_MB else 'MISSED'}; bare {bare_mb:.2f})"
+        )
+        for con in sessions.values():
             con.close()
+        landed, updated, keys = daily_run(home, args.pces)
+        print(
+            f"daily run, {args.pces:,} PCEs × 3 days restated: landing {landed:.1f} s; "
+            f"curated update {updated:.1f} s for {keys:,} keys "
+            f"({'ok' if updated <= GOAL_UPDATE_SECONDS else 'MISSED'})"
+        )
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
 
 
 def bare_session(folder: Path) -> duckdb.DuckDBPyConnection:
