@@ -24,7 +24,7 @@ import pyarrow as pa
 from pipelines.partitions import GAS_DAY_START_HOUR, PARIS
 from resources.warehouse import WarehouseResource
 from warehouse.build import months_between
-from warehouse.lake import BlockingRuleFailed
+from warehouse.lake import BlockingRuleFailed, sql_string
 from warehouse.lake_table import LakeTable, Rules, session
 from warehouse.landing import table_name
 from warehouse.store import TableSpec
@@ -311,7 +311,9 @@ def create_landed_view(con: duckdb.DuckDBPyConnection, spec: TableSpec, scope: S
     """The temporary view `landed`: the table's rows in the scope's partitions and days, as
     `con` sees them (inside a landing's transaction: what it is about to commit)."""
     key = spec.partition_key
-    where = f'CAST(old."{key}" AS VARCHAR) IN ({", ".join(_literal(p) for p in scope.partitions)})'
+    where = (
+        f'CAST(old."{key}" AS VARCHAR) IN ({", ".join(sql_string(p) for p in scope.partitions)})'
+    )
     if not scope.partitions:
         where = "false"
     days = scope.days
@@ -321,10 +323,6 @@ def create_landed_view(con: duckdb.DuckDBPyConnection, spec: TableSpec, scope: S
         f"CREATE OR REPLACE TEMP VIEW landed AS "
         f"SELECT old.* FROM {table_name(spec)} AS old WHERE {where}"
     )
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # --- the generic rules -----------------------------------------------------------------

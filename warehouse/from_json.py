@@ -46,7 +46,7 @@ def json_columns(columns: Sequence[Column], strict: bool = False) -> str:
 
     def struct(node: dict[str, Any]) -> str:
         return ", ".join(
-            f"{_quoted(k)}: " + (f"'{v}'" if isinstance(v, str) else f"'STRUCT({_types(v)})'")
+            f"{sql_string(k)}: " + (f"'{v}'" if isinstance(v, str) else f"'STRUCT({_types(v)})'")
             for k, v in node.items()
         )
 
@@ -114,7 +114,3 @@ def _path(column: Column) -> str:
 
 def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _quoted(name: str) -> str:
-    return sql_string(name)

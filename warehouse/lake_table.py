@@ -41,7 +41,8 @@ class LakeTable:
         return table_name(self.spec)
 
     def exists(self) -> bool:
-        return self.lake_exists(session(self.lake))
+        with session(self.lake) as con:
+            return self.lake_exists(con)
 
     def lake_exists(self, con: duckdb.DuckDBPyConnection) -> bool:
         found = con.execute(
@@ -56,18 +57,20 @@ class LakeTable:
         if not self.exists():
             return []
         key = self.spec.partition_key
-        found = session(self.lake).execute(
-            f'SELECT DISTINCT CAST("{key}" AS VARCHAR) AS p FROM {self.name} ORDER BY p'
-        )
-        return [value for (value,) in found.fetchall()]
+        with session(self.lake) as con:
+            found = con.execute(
+                f'SELECT DISTINCT CAST("{key}" AS VARCHAR) AS p FROM {self.name} ORDER BY p'
+            ).fetchall()
+        return [value for (value,) in found]
 
     def rows(self, where: str = "true", parameters: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """The table's rows matching `where`, as records."""
         if not self.exists():
             return []
-        cursor = session(self.lake).execute(f"SELECT * FROM {self.name} WHERE {where}", parameters)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        with session(self.lake) as con:
+            cursor = con.execute(f"SELECT * FROM {self.name} WHERE {where}", parameters)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def newest_snapshot(self) -> list[dict[str, Any]]:
         """The rows of the newest partition (a snapshot table's latest snapshot)."""
@@ -82,29 +85,15 @@ class LakeTable:
         keep_small_landings_inlined(con)  # hourly captures: no file per landing
 
     @contextmanager
-    def landing(
-        self,
-        partitions_of: Callable[[date, date], list[str]],
-        commit_on: tuple[type[BaseException], ...] = (),
-    ) -> Iterator[Landing]:
-        """Stage a run's rows; on a clean exit, land them in one transaction (`land`).
-
-        An exception discards the staged rows, unless it is one of `commit_on`: then
-        what was staged (whole calls only) is landed before the exception goes on.
-        """
-        con = session(self.lake)
-        if not self.lake_exists(con):
-            self.lake.write(con, self._create, f"create {self.name}")
-        landing = Landing(self, con, partitions_of)
-        try:
+    def landing(self, partitions_of: Callable[[date, date], list[str]]) -> Iterator[Landing]:
+        """Stage a run's rows; on a clean exit, land them in one transaction (`land`). An
+        exception discards them: the table stays as the last commit left it."""
+        with session(self.lake) as con:
+            if not self.lake_exists(con):
+                self.lake.write(con, self._create, f"create {self.name}")
+            landing = Landing(self, con, partitions_of)
             yield landing
-        except commit_on:
             landing.commit()
-            raise
-        else:
-            landing.commit()
-        finally:
-            con.execute(f"DROP TABLE IF EXISTS {STAGED}")
 
 
 @dataclass
@@ -191,7 +180,8 @@ class Landing:
 
 def session(lake: Lake) -> duckdb.DuckDBPyConnection:
     """A new cursor on this process's connection to `lake`: loading the extensions costs
-    half a second, a cursor nothing. Each cursor has its own transactions."""
+    half a second, a cursor nothing. Each cursor has its own transactions and temporary
+    tables, dropped when it is closed."""
     shared = _SESSIONS.get(lake)
     if shared is None:
         shared = _SESSIONS[lake] = lake.open()
