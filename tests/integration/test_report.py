@@ -27,6 +27,7 @@ from warehouse.adict import (
 from warehouse.lake import Lake
 from warehouse.lake_table import LakeTable, session
 from warehouse.landing import create_table
+from warehouse.maintenance import SMALL_LANDING_ROWS
 from warehouse.raw import RawZone
 from warehouse.store import TableSpec
 
@@ -267,7 +268,7 @@ def test_damaged_state_files_are_reported_not_raised(tmp_path: Path) -> None:
 def test_an_unreadable_table_is_reported_not_raised(home: Path, tmp_path: Path) -> None:
     land_warehouse(home)
     # More rows than DuckLake inlines in its catalog: they go to a Parquet file, lost here.
-    records = [informative(f"{n:014d}", "2026-10-01", 1.0) for n in range(50)]
+    records = [informative(f"{n:014d}", "2026-10-01", 1.0) for n in range(SMALL_LANDING_ROWS + 1)]
     land(home, PUBLISHED_INJECTION, records, ["2026-10"] * len(records))
     files = list((home / "warehouse" / "adict" / "published_injection").rglob("*.parquet"))
     assert files
