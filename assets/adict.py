@@ -62,8 +62,6 @@ from resources.adict import (
     AdictResource,
     BlockKind,
     CallOutcome,
-    RawAnswer,
-    outcome_from_answer,
     read_records,
     read_window,
 )
@@ -79,9 +77,9 @@ from warehouse.adict import (
 )
 from warehouse.build import (
     BuildResult,
+    answered_rows,
     build_snapshot,
     build_windows,
-    last_gas_days,
     months_between,
 )
 from warehouse.lake_table import session
@@ -375,7 +373,7 @@ def _rows_or_reason(landed: Landed) -> Outcome:
     newest = {a.scope: a.outcome for a in answers}  # oldest first: the newest wins
     without = eligible - with_rows
     served = [a for a in answers if a.scope in without and a.outcome in SERVED_ROWS]
-    lost = _pces_answered_with_rows(raw, spec, served, scope)
+    lost = _pces_answered_with_rows(landed, served)
     unexplained = sorted((without - newest.keys()) | lost)
     reasons = Counter(REASONS.get(newest[p], newest[p]) for p in without - lost if p in newest)
     metadata = {
@@ -393,12 +391,11 @@ def _rows_or_reason(landed: Landed) -> Outcome:
     )
 
 
-def _pces_answered_with_rows(
-    raw: RawZone, spec: TableSpec, answers: list[Answer], scope: Scope
-) -> set[str]:
-    if scope.days is None:  # a document answer with data is its row
+def _pces_answered_with_rows(landed: Landed, answers: list[Answer]) -> set[str]:
+    days = landed.scope.days
+    if days is None:  # a document answer with data is its row
         return {a.scope for a in answers}
-    return set(_answered_rows(raw, spec, answers, *scope.days).column("id_pce").to_pylist())
+    return set(_answered_rows(landed, answers, *days).column("id_pce").to_pylist())
 
 
 def _restated_definitive(landed: Landed) -> Outcome:
@@ -409,7 +406,7 @@ def _restated_definitive(landed: Landed) -> Outcome:
     spec, raw = landed.spec, landed.warehouse.raw_zone()
     first, last = landed.scope.days or month_bounds(landed.scope.partitions[-1])
     answers = raw.answers(API, spec.name, None, first, last)
-    landed.con.register("answered", _answered_rows(raw, spec, answers, first, last))
+    landed.con.register("answered", _answered_rows(landed, answers, first, last))
     keys, status = ", ".join(spec.key), _status_column(spec)
     changes = (
         f"SELECT {keys}, before, energie AS after, fetched_at AS restated_at FROM ("
@@ -432,21 +429,13 @@ def _status_column(spec: TableSpec) -> str:
     return next(c.name for c in spec.columns if c.name.startswith("statut_"))
 
 
-def _answered_rows(
-    raw: RawZone, spec: TableSpec, answers: list[Answer], first: date, last: date
-) -> pa.Table:
+def _answered_rows(landed: Landed, answers: list[Answer], first: date, last: date) -> pa.Table:
     """Key, energy, status and fetch time of every row each stored answer gave in scope."""
+    spec, raw = landed.spec, landed.warehouse.raw_zone()
     columns = [*spec.key, "energie", _status_column(spec), "fetched_at"]
-    end = next(c.name for c in spec.columns if c.name.startswith("date_fin_"))
-    tables = [spec.to_arrow([], datetime.now(UTC)).select(columns)]
-    for answer, body in raw.readable(a for a in answers if a.outcome in SERVED_ROWS):
-        stored = RawAnswer(answer.first_day, answer.last_day, body)
-        table = spec.to_arrow(
-            outcome_from_answer(spec.name, answer.scope, stored).blocks, answer.fetched_at
-        )
-        inside = [d is not None and first <= d <= last for d in last_gas_days(table, end)]
-        tables.append(table.filter(pa.array(inside, pa.bool_())).select(columns))
-    return pa.concat_tables(tables)
+    served = [a for a in answers if a.outcome in SERVED_ROWS]
+    rows = answered_rows(landed.con, raw, spec, served, first, last, read_window)
+    return rows.select(columns)
 
 
 def _adict_checks(asset: dg.AssetsDefinition, spec: TableSpec) -> dg.AssetChecksDefinition:

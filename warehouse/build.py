@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any, Protocol
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -25,10 +25,13 @@ from warehouse.lake_table import LakeTable, Landing
 from warehouse.raw import Answer, DamagedAnswer, RawZone
 from warehouse.store import TableSpec
 
+T = TypeVar("T")
+
 # Answers that served days (possibly none): their days replace the rows landed before.
 # A refusal (not_allowed) serves nothing and replaces nothing.
 SERVING = frozenset({"data", "no_data", "empty", "partial"})
 WHOLE = "data"  # an answer that served every day of its window (a gap makes it partial)
+PARTIAL = "partial"  # an answer that served some days: its parser knows which
 _PARIS = "'Europe/Paris'"
 
 
@@ -142,20 +145,65 @@ def _stage_blocks(
 
 
 def _stage_files(landing: Landing, raw: RawZone, pieces: list[Piece]) -> int:
-    """Stage the rows of the pieces' stored files, read by DuckDB: typed as the Python
-    path types them (`from_json`), each on its last gas day, kept inside its piece."""
+    """Stage the rows of the pieces' stored files (see `_on_file_rows`)."""
     if not pieces:
         return 0
-    landing.con.register("landing_pieces", _pieces_table(raw, pieces))
+    return _on_file_rows(landing.con, landing.table.spec, raw, pieces, landing.add_query)
+
+
+def _on_file_rows(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    raw: RawZone,
+    pieces: list[Piece],
+    run: Callable[[str], T],
+) -> T:
+    """`run` on the SQL of the pieces' rows, read by DuckDB from their stored files: typed
+    as the Python path types them (`from_json`: strict, else lenient when a value needs
+    it), each on its last gas day, kept inside its piece."""
+    con.register("landing_pieces", _pieces_table(raw, pieces))
     try:
         try:
-            return landing.add_query(_file_rows_sql(landing.table.spec, pieces, raw, strict=True))
+            return run(_file_rows_sql(spec, pieces, raw, strict=True))
         except duckdb.Error as error:
             if not is_strict_refusal(error):
                 raise
-            return landing.add_query(_file_rows_sql(landing.table.spec, pieces, raw, strict=False))
+            return run(_file_rows_sql(spec, pieces, raw, strict=False))
     finally:
-        landing.con.unregister("landing_pieces")
+        con.unregister("landing_pieces")
+
+
+def answered_rows(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawZone,
+    spec: TableSpec,
+    answers: Sequence[Answer],
+    first: date,
+    last: date,
+    read: ReadWindow,
+) -> pa.Table:
+    """Every row each answer gave on [first, last], each with its answer's `fetched_at`,
+    whether it won or not (what a check of restatements compares), read as the landing
+    reads them: whole answers from their files, the others through `read`."""
+    whole = raw.verified(a for a in answers if a.outcome == WHOLE)
+    pieces = [Piece(a, max(first, a.first_day), min(last, a.last_day)) for a in whole]
+    empty = spec.to_arrow([], datetime.now(UTC))
+    parts = [empty.append_column("month", pa.array([], pa.string()))]
+    schema = parts[0].schema  # DuckDB names UTC its own way: Arrow's types, as the rest
+
+    def fetch(sql: str) -> pa.Table:
+        return con.sql(sql).to_arrow_table().select(schema.names).cast(schema)
+
+    if pieces:
+        parts.append(_on_file_rows(con, spec, raw, pieces, fetch))
+    for answer, body in raw.readable(a for a in answers if a.outcome == PARTIAL):
+        rows = spec.to_arrow(read(answer, body).blocks, answer.fetched_at)
+        days = last_gas_days(rows, _end_column(spec))
+        inside = [d is not None and first <= d <= last for d in days]
+        kept = rows.filter(pa.array(inside, pa.bool_()))
+        months = [month_key(d) for d, k in zip(days, inside, strict=True) if k and d is not None]
+        parts.append(kept.append_column("month", pa.array(months, pa.string())))
+    return pa.concat_tables(parts)
 
 
 # Beside the spec's columns, what tells a data block from a status block and the trailer.
