@@ -178,6 +178,7 @@ def _backfill(args: argparse.Namespace) -> int:
 def _reparse(args: argparse.Namespace) -> int:
     from pipelines.definitions import warehouse_resource
     from pipelines.operations import reparse_all, reparse_asset
+    from warehouse.curated import update_curated
 
     if bool(args.all) == bool(args.asset):
         raise SystemExit("gazoduc reparse: name one asset, or --all")
@@ -204,6 +205,9 @@ def _reparse(args: argparse.Namespace) -> int:
             f"  skipped {answer.path} ({answer.scope} {answer.first_day}..{answer.last_day}): "
             "damaged on disk, set aside under raw/_damaged/; the next run asks for it again"
         )
+    # A reparse is no materialization: the automation would not see it.
+    for name, update in update_curated(warehouse.lake()).items():
+        print(f"{name}: {update.action}, {update.keys_recomputed:,} keys recomputed")
     return 1 if set_aside else 0
 
 

@@ -192,3 +192,11 @@ def session(lake: Lake) -> duckdb.DuckDBPyConnection:
 
 
 _SESSIONS: dict[Lake, duckdb.DuckDBPyConnection] = {}
+
+
+def close_sessions() -> None:
+    """Close this process's connections: the next `session` attaches again, as a new
+    process would (after its warehouse was replaced under it)."""
+    while _SESSIONS:
+        _, shared = _SESSIONS.popitem()
+        shared.close()
