@@ -81,12 +81,28 @@ def _flag(raw: str) -> bool:
     return word in _TRUE
 
 
+def _unset_or(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse`, with an empty value meaning "not set" (None): an optional switch."""
+    return lambda raw: parse(raw) if raw.strip() else None
+
+
+def _scheme_url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        parts = urlsplit(raw.strip())
+        if parts.scheme not in schemes or not parts.netloc:
+            raise ValueError(f"not a {'/'.join(schemes)} URL")
+        return raw.strip()
+
+    return parse
+
+
 def _home(raw: str) -> Path:
     path = Path(_text(raw)).expanduser()
     return (path if path.is_absolute() else PROJECT_DIR / path).resolve()
 
 
 TEXT = Form("some text", _text)
+OPTIONAL_TEXT = Form("some text, or nothing", _unset_or(_text))
 URL = Form("an http:// or https:// URL", _url)
 RATE = Form("a number of calls per second above 0", _positive_number)
 BUDGET = Form("a whole number of calls per Europe/Paris day above 0", _positive_whole_number)
@@ -94,6 +110,14 @@ DAYS = Form("a whole number of gas days above 0", _positive_whole_number)
 RETENTION = Form("a whole number of days above 0", _positive_whole_number)
 FLAG = Form("1 or 0 (or true/false, yes/no)", _flag)
 HOME = Form("a folder path, absolute or relative to the project folder", _home)
+DATABASE = Form(
+    "a postgresql:// URL, or nothing (everything embedded)",
+    _unset_or(_scheme_url("postgresql", "postgres")),
+)
+STORAGE = Form(
+    "an s3://bucket/prefix URL, or nothing (files under GAZODUC_HOME)", _unset_or(_scheme_url("s3"))
+)
+BROKER = Form("a Celery broker URL (amqp:// or redis://)", _scheme_url("amqp", "pyamqp", "redis"))
 
 
 @dataclass(frozen=True)
@@ -135,6 +159,40 @@ SETTINGS: tuple[Setting, ...] = (
         "30",
         "Days of warehouse history kept for time travel; `warehouse maintain` expires older.",
         RETENTION,
+    ),
+    Setting(
+        "GAZODUC_DATABASE_URL",
+        "",
+        "Shared state on PostgreSQL: Dagster's storage, the quota ledger, the raw-zone "
+        "manifest and the warehouse catalog. Unset: all embedded under GAZODUC_HOME.",
+        DATABASE,
+        "postgresql://gazoduc:<password>@db.internal:5432/gazoduc",
+        secret=True,
+    ),
+    Setting(
+        "GAZODUC_STORAGE_URL",
+        "",
+        "Shared files on S3-compatible storage: the raw zone's answers and the warehouse's "
+        "Parquet. Unset: under GAZODUC_HOME. Credentials: the AWS_* variables.",
+        STORAGE,
+        "s3://gazoduc-data/prod",
+    ),
+    Setting(
+        "AWS_ENDPOINT_URL",
+        "",
+        "S3-compatible endpoint of GAZODUC_STORAGE_URL (unset: AWS itself).",
+        Form("an http:// or https:// URL, or nothing (AWS)", _unset_or(_url)),
+        "https://s3.fr-par.scw.cloud",
+    ),
+    Setting("AWS_ACCESS_KEY_ID", "", "Access key of GAZODUC_STORAGE_URL."),
+    Setting("AWS_SECRET_ACCESS_KEY", "", "Secret key of GAZODUC_STORAGE_URL.", secret=True),
+    Setting("AWS_REGION", "us-east-1", "Region of GAZODUC_STORAGE_URL's bucket."),
+    Setting(
+        "GAZODUC_CELERY_BROKER",
+        "amqp://guest:guest@127.0.0.1:5672//",
+        "Broker of the Celery step workers (`gazoduc worker`).",
+        BROKER,
+        secret=True,
     ),
     Setting(
         "GAZODUC_KEEP_PERSONAL_DATA",
@@ -227,6 +285,20 @@ def read(name: str, given: object = None) -> Any:
 def gazoduc_home(given: str | None = None) -> Path:
     """The absolute home: the one place a relative GAZODUC_HOME is resolved (see above)."""
     return read("GAZODUC_HOME", given)
+
+
+def database_url() -> str | None:
+    """The shared PostgreSQL database, or None: everything embedded."""
+    return read("GAZODUC_DATABASE_URL")
+
+
+def storage_url() -> str | None:
+    """The shared S3 location of the files, or None: under GAZODUC_HOME."""
+    return read("GAZODUC_STORAGE_URL")
+
+
+def celery_broker() -> str:
+    return read("GAZODUC_CELERY_BROKER")
 
 
 def keep_personal_data() -> bool:
