@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export GAZODUC_HOME ?= $(CURDIR)/.gazoduc
 
-.PHONY: run test dev lint bench clean
+.PHONY: run test scale-out dev lint bench clean
 
 $(BIN)/gazoduc: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(BIN)/gazoduc
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+## scale-out: only the tests of the shared mode, on the real PostgreSQL and RabbitMQ (make
+## test runs them too, and says in one line when a service is missing)
+scale-out: $(BIN)/gazoduc
+	$(BIN)/pytest -m scale_out -n 2 --dist loadgroup
 
 ## dev: the Dagster UI on the same definitions, with the sandbox running
 dev: $(BIN)/gazoduc

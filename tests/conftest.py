@@ -22,7 +22,33 @@ from sandbox.server import SandboxServer
 from sandbox.sfm_app import build_sfm_app
 from sandbox.sfm_auth import AssertionTokenIssuer
 from sandbox.sfm_data import SfmSandboxConfig
+from tests import services
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the scale-out tests on a machine without PostgreSQL or RabbitMQ."""
+    scale_out = [item for item in items if item.get_closest_marker("scale_out")]
+    missing = services.unreachable() if scale_out else []
+    for item in scale_out if missing else []:
+        item.add_marker(pytest.mark.skip(reason=f"{SCALE_OUT_SKIPPED}: {', '.join(missing)}"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line when scale-out tests did not run, and why."""
+    reasons = [
+        report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        for report in terminalreporter.stats.get("skipped", [])
+    ]
+    skipped = [reason for reason in reasons if SCALE_OUT_SKIPPED in reason]
+    if skipped:
+        why = skipped[0].split(f"{SCALE_OUT_SKIPPED}: ", 1)[-1]
+        terminalreporter.write_line(
+            f"{len(skipped)} scale-out tests did not run: unreachable {why} "
+            "(the shared mode needs them; `make test` on a machine with them runs all)"
+        )
+
+
+SCALE_OUT_SKIPPED = "scale-out service unreachable"
 CLIENT_ID = "gazoduc-tests"
 CLIENT_SECRET = "s3cr3t-never-logged-7f1c"  # distinctive, so a leak is easy to find
 
@@ -217,3 +243,10 @@ def sfm_upstream(home: Path, tmp_path: Path) -> Iterator[Callable[..., SfmUpstre
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one scale-out test."""
+    with services.fresh_database() as url:
+        yield url
