@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import duckdb
 
@@ -83,10 +83,16 @@ class Maintenance:
         ]
 
 
-def maintain(lake: Lake, retention: timedelta, grace: timedelta = IN_FLIGHT_GRACE) -> Maintenance:
+def maintain(
+    lake: Lake,
+    retention: timedelta,
+    grace: timedelta = IN_FLIGHT_GRACE,
+    now: datetime | None = None,
+) -> Maintenance:
     """Flush inlined rows, expire snapshots older than `retention`, merge small files,
     rewrite files with many deleted rows, delete files retired more than `grace` ago
-    and orphans older than `retention` (see module doc)."""
+    and orphans older than `retention` (see module doc). `now`: the present, for tests."""
+    now = now or datetime.now(UTC)
     if retention <= timedelta(0):
         raise ValueError(f"the snapshot retention must be above 0, not {retention}")
     with lake.open() as con:
@@ -94,11 +100,15 @@ def maintain(lake: Lake, retention: timedelta, grace: timedelta = IN_FLIGHT_GRAC
         before = footprint(lake, con)
         lake.write(con, keep_small_landings_inlined, "maintenance: inline small landings")
         flushed = _run(lake, con, "flush_inlined_data")
-        expired = _run(lake, con, "expire_snapshots", older_than=_ago(retention))
+        expired = _run(lake, con, "expire_snapshots", older_than=_days_before(now - retention))
         merged = _run(lake, con, "merge_adjacent_files")
         rewritten = _run(lake, con, "rewrite_data_files", delete_threshold=REWRITE_DELETED_SHARE)
-        removed = _run(lake, con, "cleanup_old_files", older_than=_ago(grace))
-        orphans = _run(lake, con, "delete_orphaned_files", older_than=_ago(retention))
+        if grace > timedelta(0):
+            removed = _run(lake, con, "cleanup_old_files", older_than=_days_before(now - grace))
+        else:
+            removed = _run(lake, con, "cleanup_old_files", cleanup_all=True)
+        # Orphans are judged by their files' times, which DuckLake compares right.
+        orphans = _run(lake, con, "delete_orphaned_files", older_than=now - retention)
         after = footprint(lake, con)
     return Maintenance(
         retention=retention,
@@ -146,8 +156,16 @@ def _run(
     return lake.write(con, call, f"maintenance: {function}")
 
 
-def _ago(period: timedelta) -> datetime:
-    return datetime.now(UTC) - period
+def _days_before(moment: datetime) -> datetime:
+    """The end of the UTC day before `moment`'s: a bound in whole days.
+
+    DuckLake 1.5.5 with a SQLite catalog compares a snapshot's or a retired file's time,
+    stored as text, to such a bound in another text format: on the same day, everything
+    passes whatever its time (snapshots and files of a minute ago went with a bound an
+    hour ago). Days apart, the text compares right: what goes is older than `moment`, and
+    at most a day more is kept."""
+    start_of_day = datetime.combine(moment.astimezone(UTC).date(), time(), UTC)
+    return start_of_day - timedelta(microseconds=1)
 
 
 def _total(rows: Sequence[dict[str, object]], column: str) -> int:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -144,9 +144,9 @@ def test_snapshots_past_retention_expire_and_their_files_go_with_them(tmp_path: 
     oldest = min(_history(lake))
     with lake.open(read_only=True) as con:
         current = con.execute(f"SELECT * FROM {TABLE} ORDER BY ALL").fetchall()
-    time.sleep(0.01)
-
-    done = maintain(lake, timedelta(milliseconds=1), grace=timedelta(0))
+    # Three days on, with a day of retention: every snapshot of today is past it.
+    later = datetime.now(UTC) + timedelta(days=3)
+    done = maintain(lake, timedelta(days=1), grace=timedelta(0), now=later)
 
     assert done.snapshots_expired >= 10
     assert done.files_removed >= 10
@@ -253,3 +253,19 @@ def test_maintenance_imports_neither_pipelines_nor_resources_nor_assets_nor_dags
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_snapshots_and_files_younger_than_their_bounds_stay_on_the_same_day(
+    tmp_path: Path,
+) -> None:
+    """DuckLake 1.5.5 on SQLite takes everything of a bound's own day: minutes-old
+    snapshots went with a retention of an hour. The bounds are whole days (maintenance.py)."""
+    lake = Lake.at(tmp_path)
+    _small_landings(lake, inlined=False, count=5)
+    history = _history(lake)
+
+    done = maintain(lake, timedelta(hours=1), grace=timedelta(minutes=1))
+
+    assert done.snapshots_expired == 0
+    assert done.files_removed == 0
+    assert _history(lake) == history
