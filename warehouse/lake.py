@@ -36,6 +36,7 @@ import fcntl
 import importlib.util
 import logging
 import os
+import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -326,7 +327,8 @@ class Lake:
                     if not _retryable(error) or attempt == WRITE_ATTEMPTS:
                         raise
                     log.warning("warehouse write attempt %d: %s; retrying", attempt, error)
-                    time.sleep(RETRY_WAIT_SECONDS * attempt)
+                    # Jittered: two writers refused together do not retry in lockstep.
+                    time.sleep(RETRY_WAIT_SECONDS * attempt * random.uniform(0.5, 1.5))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def writer_lock(self) -> contextlib.AbstractContextManager[None]:

@@ -42,8 +42,10 @@ class S3Location:
         return "/".join(p for p in (self.bucket, self.prefix, relative.strip("/")) if p)
 
     def url(self, relative: str) -> str:
-        """`relative` as DuckDB names it: `s3://bucket/prefix/relative`."""
-        return f"s3://{self.key(relative)}"
+        """`relative` as DuckDB names it: `s3://bucket/prefix/relative`. A folder (""
+        or `name/`) keeps its trailing slash: `prefix/` does not cover `prefix-other/`."""
+        folder = relative == "" or relative.endswith("/")
+        return f"s3://{self.key(relative)}" + ("/" if folder else "")
 
     @property
     def plain_http(self) -> bool:
