@@ -3,7 +3,8 @@
 `gazoduc sql` is the DuckDB shell of the pinned version (the `duckdb-cli` package) started
 with `$GAZODUC_HOME/bi/attach.sql`, the script BI tools run: what an analyst sees there is
 what Metabase sees. It attaches read-only; `--write` attaches writable and holds the
-writer lock until the shell quits, so landings wait instead of failing on a locked catalog.
+writer lock until the shell quits, so landings wait instead of failing on a locked catalog
+(an embedded one: a shared catalog on PostgreSQL has no lock, see warehouse/lake.py).
 
 The attach string may carry a password (a Postgres catalog): every message printed here
 goes through `masked` first. The script itself names no password or key of the shared
