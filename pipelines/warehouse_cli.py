@@ -3,16 +3,18 @@
 `gazoduc sql` is the DuckDB shell of the pinned version (the `duckdb-cli` package) started
 with `$GAZODUC_HOME/bi/attach.sql`, the script BI tools run: what an analyst sees there is
 what Metabase sees. It attaches read-only; `--write` attaches writable and holds the
-writer lock until the shell quits, so landings wait instead of failing on a locked catalog.
+writer lock until the shell quits, so landings wait instead of failing on a locked catalog
+(an embedded one: a shared catalog on PostgreSQL has no lock, see warehouse/lake.py).
 
 The attach string may carry a password (a Postgres catalog): every message printed here
-goes through `masked` first.
+goes through `masked` first. The script itself names no password or key of the shared
+mode: the shell gets them in its environment (PGPASSWORD, AWS_*; see `Lake.write_bi_script`).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import re
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,17 +25,11 @@ from pathlib import Path
 import duckdb
 
 from resources.settings import SettingError, gazoduc_home, read
-from warehouse.lake import Lake, MissingExtension, WarehouseNotFound
+from resources.warehouse import lake_of
+from warehouse.lake import Lake, MissingExtension, WarehouseNotFound, masked, write_private
 from warehouse.maintenance import maintain
 
 CLI_PACKAGE = "duckdb-cli"
-# What a connection string or a URI may carry as a password: libpq's `password=…` (bare,
-# quoted, or quoted inside a SQL literal, where quotes are doubled) and `user:password@`.
-PASSWORD_VALUE = r"(?:''.*?''|'[^']*'|[^\s'\"]+)"
-SECRETS = (
-    (re.compile(rf"(password\s*=\s*){PASSWORD_VALUE}", re.IGNORECASE), r"\1***"),
-    (re.compile(r"(://[^/:@\s]+:)[^@\s]+@"), r"\1***@"),
-)
 # What opening the warehouse can fail with, as a message and not as a traceback.
 OPEN_ERRORS = (WarehouseNotFound, MissingExtension, duckdb.Error, ValueError, OSError)
 
@@ -42,18 +38,11 @@ class MissingShell(RuntimeError):
     """The duckdb-cli package is not installed."""
 
 
-def masked(text: str) -> str:
-    """`text` with any password in it replaced by ***."""
-    for secret, replacement in SECRETS:
-        text = secret.sub(replacement, text)
-    return text
-
-
 def sql_main(write: bool, command: str | None) -> int:
     """The shell on the warehouse: `command` and exit, else statements from stdin (a
     terminal: interactively, with history, `.tables`, `.quit`)."""
     try:
-        lake = Lake.at(gazoduc_home())
+        lake = lake_of(gazoduc_home())
         shell = duckdb_shell()
         # Attach here first: a bad catalog or a missing extension is reported, masked,
         # before the shell prints its own unmasked error.
@@ -68,7 +57,8 @@ def sql_main(write: bool, command: str | None) -> int:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             script = writable_script(lake, script, folder)
             stack.enter_context(lake.writer_lock())
-        return subprocess.call([str(shell), "-init", str(script), *arguments])
+        environment = {**os.environ, **lake.script_environment()}
+        return subprocess.call([str(shell), "-init", str(script), *arguments], env=environment)
 
 
 def duckdb_shell() -> Path:
@@ -82,9 +72,12 @@ def duckdb_shell() -> Path:
 def writable_script(lake: Lake, bi_script: Path, folder: Path) -> Path:
     """The BI script with the writable attach: the same extension files and options. In a
     private temporary folder (the attach string may carry a password)."""
-    text = bi_script.read_text().replace(lake.attach_sql(read_only=True), lake.attach_sql())
+    read_only, writable = (
+        lake.attach_sql(read_only=True, with_password=False),
+        lake.attach_sql(with_password=False),
+    )
     script = folder / "attach-write.sql"
-    script.write_text(text)
+    write_private(script, bi_script.read_text().replace(read_only, writable))
     return script
 
 
@@ -92,7 +85,7 @@ def maintain_main() -> int:
     """`gazoduc warehouse maintain`: what it did, one line per step."""
     try:
         retention = timedelta(days=read("GAZODUC_SNAPSHOT_RETENTION_DAYS"))
-        lake = Lake.at(gazoduc_home())
+        lake = lake_of(gazoduc_home())
         print(f"warehouse {masked(lake.metadata)}")
         done = maintain(lake, retention)
     except (*OPEN_ERRORS, SettingError) as error:

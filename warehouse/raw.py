@@ -1,47 +1,46 @@
 """The raw zone: every answered call's body, stored once, compressed, with a manifest.
 
 Quota is what is scarce, so an answer is never asked for twice: each body lands under
-`$GAZODUC_HOME/raw/<api>/<dataset>/<scope>/` (zstd) before anything is built from it,
-and a manifest row in `$GAZODUC_HOME/state/raw.sqlite` says what it answers. A run that
-dies resumes from the manifest; curated tables are rebuilt from here, without a call
-(`gazoduc reparse`).
+`raw/<api>/<dataset>/<scope>/` (zstd) before anything is built from it, and a manifest
+row says what it answers. A run that dies resumes from the manifest; curated tables are
+rebuilt from here, without a call (`gazoduc reparse`).
 
-Answers hold what upstream sent, holder names and e-mails included: the zone is private
-to the user running gazoduc (folders 0700, files 0600, whatever the umask). An answer
-damaged on disk is set aside under `raw/_damaged/` and leaves the manifest, so the next
-run asks for it again (one call) and a reparse goes on with the others.
+Where: embedded, the files under `$GAZODUC_HOME/raw` and the manifest in
+`$GAZODUC_HOME/state/raw.sqlite`; shared (several machines), the files under an S3
+prefix and the manifest in PostgreSQL (warehouse/raw_manifest.py). The files go through
+pyarrow's filesystem layer either way, so one code path writes and reads both.
+
+Answers hold what upstream sent, holder names and e-mails included: an embedded zone is
+private to the user running gazoduc (folders 0700, files 0600, whatever the umask); a
+shared one is as private as its bucket. An answer damaged in storage is set aside under
+`raw/_damaged/` and leaves the manifest, so the next run asks for it again (one call) and
+a reparse goes on with the others.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import os
-import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS answers (
-    api TEXT NOT NULL, dataset TEXT NOT NULL, scope TEXT NOT NULL,
-    first_day TEXT NOT NULL, last_day TEXT NOT NULL,
-    outcome TEXT NOT NULL, records INTEGER NOT NULL,
-    checksum TEXT NOT NULL, path TEXT NOT NULL, fetched_at TEXT NOT NULL,
-    stored_checksum TEXT
-);
-CREATE INDEX IF NOT EXISTS answers_by_scope ON answers (api, dataset, scope, first_day);
-"""
+from warehouse.raw_manifest import Answer, Manifest, PostgresManifest, SqliteManifest
+from warehouse.s3 import S3Location
+
+__all__ = ["ALL_SCOPES", "Answer", "DamagedAnswer", "RawZone"]
+
 # What a scope is, per source: a PCE (ADICT), a shipper contract (Ingrid), a site (SFM),
 # or ALL_SCOPES for an answer covering them all (the rights list, the indicators).
 ALL_SCOPES = "*"
 DAMAGED = "_damaged"
+RAW_FOLDER = "raw"
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 
 log = logging.getLogger(__name__)
@@ -52,48 +51,79 @@ class DamagedAnswer(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Answer:
-    """One stored answer: which request it answers, what it said, where its body is."""
+class AnswerFiles:
+    """The folder the bodies are stored in: local (`/home/raw`) or S3 (`bucket/prefix/raw`),
+    through the same pyarrow calls."""
 
-    api: str
-    dataset: str
-    scope: str  # a PCE, a contract, a site, or ALL_SCOPES
-    first_day: date
-    last_day: date
-    outcome: str  # data, no_data, not_allowed
-    records: int
-    checksum: str
-    path: str  # relative to the raw zone
-    fetched_at: datetime
-    # SHA-256 of the file as stored (compressed): checked without decompressing, so a
-    # landing that parses the files with DuckDB reads each one once. None: an answer
-    # stored before it existed, checked by its body's checksum once, then recorded.
-    stored_checksum: str | None = None
+    fs: pafs.FileSystem
+    root: str  # as `fs` names it
+    s3: S3Location | None = None
+
+    @classmethod
+    def local(cls, root: Path) -> AnswerFiles:
+        private_dir(root)
+        return cls(pafs.LocalFileSystem(), str(root))
+
+    @classmethod
+    def on_s3(cls, location: S3Location) -> AnswerFiles:
+        files = cls(location.filesystem(), location.key(RAW_FOLDER), location)
+        # A missing bucket reads as missing answers, which would all be set aside: say so now.
+        if files.fs.get_file_info(location.bucket).type != pafs.FileType.Directory:
+            raise FileNotFoundError(f"no bucket {location.bucket!r} at {location.endpoint}")
+        return files
+
+    def name(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    def url(self, relative: str) -> str:
+        """What DuckDB reads: a local path, or an s3:// URL."""
+        return self.s3.url(f"{RAW_FOLDER}/{relative}") if self.s3 else self.name(relative)
+
+    def write(self, relative: str, stored: bytes) -> None:
+        """Store `stored` whole under `relative`: nothing is ever seen half-written."""
+        if self.s3 is not None:
+            # An S3 object appears when its upload completes, never partly.
+            with self.fs.open_output_stream(self.name(relative), compression=None) as out:
+                out.write(stored)
+            return
+        target = Path(self.name(relative))
+        private_dir(target.parent)
+        tmp = target.with_suffix(".tmp")
+        # Created 0600 before a byte is written: no moment where another user could read it.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE))
+        with self.fs.open_output_stream(str(tmp), compression=None) as out:
+            out.write(stored)
+        _fsync(tmp)  # on disk before the manifest says so: a power cut loses no answer
+        self.fs.move(str(tmp), str(target))
+        _fsync(target.parent)
+
+    def read(self, relative: str) -> bytes:
+        # compression=None: pyarrow would otherwise decompress on seeing `.zst`.
+        with self.fs.open_input_stream(self.name(relative), compression=None) as stream:
+            return stream.read()
+
+    def set_aside(self, relative: str) -> str:
+        """Move a file under `_damaged/` (if it is there at all); where it went."""
+        source, target = self.name(relative), self.name(f"{DAMAGED}/{relative}")
+        if self.fs.get_file_info(source).type == pafs.FileType.File:
+            if self.s3 is None:
+                private_dir(Path(target).parent)
+            self.fs.move(source, target)
+        return self.url(f"{DAMAGED}/{relative}")
 
 
 class RawZone:
-    def __init__(self, home: Path) -> None:
-        self.root = home / "raw"
-        self.manifest = home / "state" / "raw.sqlite"
-        self.set_aside: list[Answer] = []  # damaged answers met by this object
-        private_dir(self.root)
-        private_dir(self.manifest.parent)
-        with self._connection() as con:
-            _migrate(con)  # its own transaction, committed here
-        with self._connection() as con:
-            con.executescript(_SCHEMA)
-            con.execute("PRAGMA journal_mode=WAL")
-        for path in _sqlite_files(self.manifest):
-            path.chmod(PRIVATE_FILE)
+    """The stored answers of a home: files under `<home>/raw`, or `storage`'s `raw/` prefix;
+    manifest in `<home>/state/raw.sqlite`, or `database_url`'s `raw.answers`."""
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.manifest, timeout=60)
-        try:
-            with con:
-                yield con
-        finally:
-            con.close()
+    def __init__(
+        self, home: Path, database_url: str | None = None, storage: S3Location | None = None
+    ) -> None:
+        self.files = AnswerFiles.on_s3(storage) if storage else AnswerFiles.local(home / "raw")
+        self.manifest: Manifest = (
+            PostgresManifest(database_url) if database_url else _local_manifest(home)
+        )
+        self.set_aside: list[Answer] = []  # damaged answers met by this object
 
     def put(
         self,
@@ -112,17 +142,8 @@ class RawZone:
         relative = (
             f"{api}/{dataset}/{scope}/{first_day}_{last_day}_{uuid.uuid4().hex[:12]}.json.zst"
         )
-        target = self.root / relative
-        private_dir(target.parent)
-        tmp = target.with_suffix(".tmp")
-        # Created 0600 before a byte is written: no moment where another user could read it.
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE))
-        with pa.CompressedOutputStream(str(tmp), "zstd") as out:
-            out.write(body)
-        _fsync(tmp)  # on disk before the manifest says so: a power cut loses no answer
-        os.replace(tmp, target)
-        _fsync(target.parent)
-        stored_checksum = _file_sha256(target)
+        stored = _zstd(body)
+        self.files.write(relative, stored)
         answer = Answer(
             api,
             dataset,
@@ -134,54 +155,42 @@ class RawZone:
             hashlib.sha256(body).hexdigest(),
             relative,
             fetched_at,
-            stored_checksum,
+            hashlib.sha256(stored).hexdigest(),
         )
-        with self._connection() as con:
-            con.execute(
-                "INSERT INTO answers (api, dataset, scope, first_day, last_day, outcome, "
-                "records, checksum, path, fetched_at, stored_checksum) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    api,
-                    dataset,
-                    scope,
-                    first_day.isoformat(),
-                    last_day.isoformat(),
-                    outcome,
-                    records,
-                    answer.checksum,
-                    relative,
-                    fetched_at.isoformat(),
-                    stored_checksum,
-                ),
-            )
+        self.manifest.add(answer)
         return answer
 
     def read(self, answer: Answer) -> bytes:
         """The body of a stored answer; DamagedAnswer (the answer set aside) if it cannot
         be read back whole."""
-        try:
-            with pa.input_stream(str(self.root / answer.path), compression="zstd") as stream:
-                body = stream.read()
-        except MemoryError:
-            raise
-        except (OSError, pa.ArrowException) as exc:
-            if _machine_trouble(exc):  # the answer may be fine: not set aside
-                raise
-            raise self._set_aside(answer, f"unreadable ({exc})") from None
+        body = self._decompressed(answer, self._stored(answer))
         if hashlib.sha256(body).hexdigest() != answer.checksum:
             raise self._set_aside(answer, "does not match its checksum")
         return body
 
+    def _stored(self, answer: Answer) -> bytes:
+        """The file as stored. Only a missing file is damage: any other error (a
+        permission, too many open files, S3 out of reach) is this machine's trouble, and
+        the answer may well be fine."""
+        try:
+            return self.files.read(answer.path)
+        except FileNotFoundError as exc:
+            raise self._set_aside(answer, f"unreadable ({exc})") from None
+
+    def _decompressed(self, answer: Answer, stored: bytes) -> bytes:
+        try:
+            with pa.input_stream(pa.BufferReader(stored), compression="zstd") as stream:
+                return stream.read()
+        except MemoryError:
+            raise
+        except (OSError, pa.ArrowException) as exc:  # in memory: the bytes are at fault
+            raise self._set_aside(answer, f"unreadable ({exc})") from None
+
     def _set_aside(self, answer: Answer, why: str) -> DamagedAnswer:
         """Move a damaged answer out of the zone and the manifest: the next run asks for it
         again, and nothing built later trips on it."""
-        source, target = self.root / answer.path, self.root / DAMAGED / answer.path
-        if source.exists():
-            private_dir(target.parent)
-            os.replace(source, target)
-        with self._connection() as con:
-            con.execute("DELETE FROM answers WHERE path = ?", (answer.path,))
+        target = self.files.set_aside(answer.path)
+        self.manifest.remove(answer.path)
         self.set_aside.append(answer)
         message = (
             f"raw answer {answer.path} ({answer.scope} {answer.first_day}..{answer.last_day}) "
@@ -190,9 +199,10 @@ class RawZone:
         log.error(message)
         return DamagedAnswer(message)
 
-    def file(self, answer: Answer) -> Path:
-        """Where an answer's body is stored (zstd-compressed NDJSON or JSON)."""
-        return self.root / answer.path
+    def file(self, answer: Answer) -> str:
+        """Where DuckDB reads an answer's body (zstd-compressed NDJSON or JSON): a local
+        path, or an s3:// URL (the session then needs httpfs and a secret, see lake.py)."""
+        return self.files.url(answer.path)
 
     def verified(self, answers: Iterable[Answer]) -> list[Answer]:
         """The answers whose stored file is intact, for a reader of the files themselves
@@ -206,21 +216,15 @@ class RawZone:
         return intact
 
     def _verify(self, answer: Answer) -> Answer:
+        stored = self._stored(answer)
+        checksum = hashlib.sha256(stored).hexdigest()
         if answer.stored_checksum is None:  # stored before files had their own checksum
-            self.read(answer)  # the body's checksum, once
-            stored = _file_sha256(self.file(answer))
-            with self._connection() as con:
-                con.execute(
-                    "UPDATE answers SET stored_checksum = ? WHERE path = ?", (stored, answer.path)
-                )
-            return replace(answer, stored_checksum=stored)
-        try:
-            stored = _file_sha256(self.file(answer))
-        except OSError as exc:
-            if _machine_trouble(exc):
-                raise
-            raise self._set_aside(answer, f"unreadable ({exc})") from None
-        if stored != answer.stored_checksum:
+            body = self._decompressed(answer, stored)
+            if hashlib.sha256(body).hexdigest() != answer.checksum:  # the body's, once
+                raise self._set_aside(answer, "does not match its checksum")
+            self.manifest.record_stored_checksum(answer.path, checksum)
+            return replace(answer, stored_checksum=checksum)
+        if checksum != answer.stored_checksum:
             raise self._set_aside(answer, "does not match its checksum")
         return answer
 
@@ -241,23 +245,17 @@ class RawZone:
         last_day: date = date.max,
     ) -> list[Answer]:
         """Answers overlapping [first_day, last_day], oldest first."""
-        query = (
-            "SELECT * FROM answers WHERE api = ? AND dataset = ? "
-            "AND first_day <= ? AND last_day >= ?"
-        )
-        params: list[object] = [api, dataset, last_day.isoformat(), first_day.isoformat()]
-        if scope is not None:
-            query += " AND scope = ?"
-            params.append(scope)
-        columns = (
-            "api, dataset, scope, first_day, last_day, outcome, records, checksum, path, "
-            "fetched_at, stored_checksum"
-        )
-        with self._connection() as con:
-            rows = con.execute(
-                query.replace("*", columns, 1) + " ORDER BY fetched_at", params
-            ).fetchall()
-        return [_answer(row) for row in rows]
+        return self.manifest.overlapping(api, dataset, scope, first_day, last_day)
+
+
+def _local_manifest(home: Path) -> SqliteManifest:
+    """`state/raw.sqlite`, private like the answers it lists."""
+    file = home / "state" / "raw.sqlite"
+    private_dir(file.parent)
+    manifest = SqliteManifest(file)
+    for path in manifest.files():
+        path.chmod(PRIVATE_FILE)
+    return manifest
 
 
 def private_dir(path: Path) -> None:
@@ -268,26 +266,12 @@ def private_dir(path: Path) -> None:
         folder.chmod(PRIVATE_DIR)
 
 
-def _machine_trouble(exc: BaseException) -> bool:
-    """An error of this machine (too many open files, a permission, a disk error), not of
-    the stored bytes: a missing file or a failed decompression (no errno) are damage."""
-    return isinstance(exc, OSError) and exc.errno not in (None, errno.ENOENT)
-
-
-def _migrate(con: sqlite3.Connection) -> None:
-    """Manifests written before `scope` named their scope column `id_pce`: renamed in place,
-    in one write transaction (two processes may open an old manifest at once)."""
-    con.execute("BEGIN IMMEDIATE")
-    columns = {row[1] for row in con.execute("PRAGMA table_info(answers)")}
-    if "id_pce" in columns:
-        con.execute("DROP INDEX IF EXISTS answers_by_pce")
-        con.execute("ALTER TABLE answers RENAME COLUMN id_pce TO scope")
-    if columns and "stored_checksum" not in columns:  # filled as answers are verified
-        con.execute("ALTER TABLE answers ADD COLUMN stored_checksum TEXT")
-
-
-def _sqlite_files(path: Path) -> list[Path]:
-    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+def _zstd(body: bytes) -> bytes:
+    """`body` as stored: compressed in memory, so its checksum needs no read-back."""
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, "zstd") as out:
+        out.write(body)
+    return sink.getvalue().to_pybytes()
 
 
 def _fsync(path: Path) -> None:
@@ -296,25 +280,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as stored:
-        return hashlib.file_digest(stored, "sha256").hexdigest()
-
-
-def _answer(row: tuple) -> Answer:
-    api, dataset, scope, first, last, outcome, records, checksum, path, fetched, stored = row
-    return Answer(
-        api,
-        dataset,
-        scope,
-        date.fromisoformat(first),
-        date.fromisoformat(last),
-        outcome,
-        int(records),
-        checksum,
-        path,
-        datetime.fromisoformat(fetched),
-        stored,
-    )

@@ -10,13 +10,18 @@ import pytest
 
 from warehouse.lake import (
     DUCKLAKE,
+    HTTPFS,
+    POSTGRES,
     SQLITE,
     Extension,
     Lake,
     MissingExtension,
     WarehouseNotFound,
     connect,
+    masked,
+    s3_secret_sql,
 )
+from warehouse.s3 import S3Location
 
 
 def test_extensions_load_from_their_packages_with_downloads_off_and_signatures_checked() -> None:
@@ -171,3 +176,77 @@ def test_the_bi_init_script_attaches_the_warehouse_read_only_in_a_bare_session(
             assert bi.execute("SELECT count(*) FROM t").fetchone() == (3,)
             with pytest.raises(duckdb.Error, match="read-only"):
                 bi.execute("INSERT INTO t VALUES (1)")
+
+
+def test_a_transaction_conflict_of_a_concurrent_writer_is_retried_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("warehouse.lake.RETRY_WAIT_SECONDS", 0)
+    lake = Lake.at(tmp_path, "ducklake:sqlite:warehouse.sqlite")
+    attempts = []
+
+    def land(c: duckdb.DuckDBPyConnection) -> None:
+        attempts.append(1)
+        _insert(c, 0, 5)
+        if len(attempts) < 2:
+            raise duckdb.TransactionException(
+                "Failed to commit DuckLake transaction.\nTransaction conflict - attempting "
+                'to delete from table with index "2" - but another transaction has inserted'
+            )
+
+    with lake.open() as con:
+        lake.write(con, lambda c: c.execute("CREATE TABLE t (n BIGINT)"))
+        lake.write(con, land)
+    assert len(attempts) == 2
+    assert _rows(lake) == [(n,) for n in range(5)]
+
+
+SHARED = S3Location(
+    "gazoduc-data", "prod", "fr-par", "http://minio.local:9000", "AKID", "s3cr3t-key"
+)
+DATABASE_URL = "postgresql://gazoduc:pg%27pass@db.local:6432/gazoduc?sslmode=require"
+
+
+def test_the_shared_mode_attaches_a_postgres_catalog_in_its_schema_and_data_on_s3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GAZODUC_WAREHOUSE", raising=False)
+    lake = Lake.at(tmp_path, database_url=DATABASE_URL, storage=SHARED)
+    assert lake.metadata == (
+        "postgres:dbname='gazoduc' host='db.local' port='6432' user='gazoduc' sslmode='require'"
+    )
+    assert lake.extensions() == (DUCKLAKE, POSTGRES, HTTPFS)
+    attach = lake.attach_sql(read_only=True)
+    assert "DATA_PATH 's3://gazoduc-data/prod/warehouse/'" in attach
+    assert "METADATA_SCHEMA 'ducklake'" in attach and "READ_ONLY" in attach
+    assert "password=''pg\\''pass''" in attach  # libpq-quoted, then SQL-quoted
+    assert "pg'pass" not in lake.attach_sql(with_password=False).replace("\\'", "'")
+    assert "pg'pass" not in repr(lake) and "s3cr3t-key" not in repr(lake)
+    assert lake.writer_lock().__class__.__name__ == "nullcontext"  # no flock across machines
+
+
+def test_gazoduc_warehouse_still_names_the_catalog_in_the_shared_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GAZODUC_WAREHOUSE", "ducklake:sqlite:$GAZODUC_HOME/w.sqlite")
+    lake = Lake.at(tmp_path, database_url=DATABASE_URL, storage=SHARED)
+    assert lake.sqlite_catalog == tmp_path / "w.sqlite" and lake.metadata_schema is None
+    assert lake.data_url == "s3://gazoduc-data/prod/warehouse/"
+
+
+def test_the_s3_secret_names_the_endpoint_without_scheme_and_no_key_in_a_script() -> None:
+    secret = s3_secret_sql(SHARED)
+    assert "ENDPOINT 'minio.local:9000'" in secret and "USE_SSL false" in secret
+    assert "URL_STYLE 'path'" in secret and "SCOPE 's3://gazoduc-data/prod/'" in secret
+    assert "s3cr3t-key" not in masked(secret)
+    in_script = s3_secret_sql(SHARED, from_environment=True)
+    assert "getenv('AWS_SECRET_ACCESS_KEY')" in in_script and "s3cr3t-key" not in in_script
+    on_aws = s3_secret_sql(S3Location("b", "", "eu-west-3"))
+    assert "ENDPOINT" not in on_aws and "KEY_ID" not in on_aws  # DuckDB's own defaults
+
+
+def test_masked_hides_passwords_and_secret_keys() -> None:
+    text = "at \"dbname=x password='pw' user=u\" postgresql://u:pw2@h/db SECRET 'sk'"
+    assert (
+        masked(text) == "at \"dbname=x password=*** user=u\" postgresql://u:***@h/db SECRET '***'"
+    )
