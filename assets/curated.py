@@ -20,7 +20,7 @@ from warehouse.curated import (
     table_exists,
     update_table,
 )
-from warehouse.lake import Lake, WarehouseNotFound
+from warehouse.lake import WarehouseNotFound
 
 GROUP = "curated"
 
@@ -68,7 +68,7 @@ def _curated_asset(table: CuratedTable) -> dg.AssetsDefinition:
     def _asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.MaterializeResult]:
-        lake = Lake.at(warehouse.home_path)
+        lake = warehouse.lake()
         con = lake.open()
         try:
             result = update_table(lake, con, table)
@@ -93,7 +93,7 @@ def _rules_check(table: CuratedTable) -> dg.AssetChecksDefinition:
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         try:
-            con = Lake.at(warehouse.home_path).open(read_only=True)
+            con = warehouse.lake().open(read_only=True)
         except WarehouseNotFound:
             return dg.AssetCheckResult(passed=True, description="no warehouse yet")
         try:

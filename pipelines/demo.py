@@ -21,7 +21,8 @@ from pipelines.launch import Step, land, logging_to, new_log_path
 from pipelines.partitions import month_key, paris_today
 from resources.quota import QuotaLedger
 from resources.settings import api_ledger, gazoduc_home
-from warehouse.lake import ALIAS, Lake
+from resources.warehouse import lake_of
+from warehouse.lake import ALIAS
 
 SANDBOX_CLIENT_ID = "gazoduc-sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"  # the sandbox's own, public test credential
@@ -186,7 +187,7 @@ def _range(first: date, last: date) -> dict[str, Any]:
 
 
 def _print_summary(before: dict[str, int]) -> None:
-    lake = Lake.at(gazoduc_home())
+    lake = lake_of(gazoduc_home())
     with lake.open(read_only=True) as con:
         print(f"\nWarehouse {lake.sqlite_catalog or 'catalog'}: rows per table")
         for line in _two_columns(_rows_per_view(con)):

@@ -33,8 +33,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from resources.quota import PARIS, ledger_path, paris_day
 from resources.settings import daily_budget, gazoduc_home
-from resources.warehouse import ALL_TABLES
-from warehouse.lake import Lake, WarehouseNotFound
+from resources.warehouse import ALL_TABLES, lake_of
+from warehouse.lake import WarehouseNotFound
 from warehouse.landing import PARTITION_TYPES
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class Report:
 def collect(home: Path, budgets: Mapping[str, int] | None = None) -> Report:
     """Everything the page shows, read from the catalog, the ledger and the raw manifest."""
     report = Report(home=home, generated_at=datetime.now(PARIS))
-    lake = Lake.at(home)
+    lake = lake_of(home)
     report.sizes = {"warehouse (Parquet)": _tree_bytes(lake.data_path)}
     if lake.sqlite_catalog is not None:
         report.sizes["catalog"] = _tree_bytes(lake.sqlite_catalog)

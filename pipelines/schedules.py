@@ -15,7 +15,6 @@ from pipelines.partitions import gas_day_of
 from resources.ingrid_endpoints import ENDPOINTS as INGRID_ENDPOINTS
 from resources.settings import read
 from resources.warehouse import WarehouseResource
-from warehouse.lake import Lake
 from warehouse.maintenance import maintain
 
 TIMEZONE = "Europe/Paris"
@@ -67,7 +66,7 @@ sfm_programs_job = dg.define_asset_job(
 def maintain_warehouse(warehouse: WarehouseResource) -> None:
     """`gazoduc warehouse maintain`, as an op (warehouse/maintenance.py)."""
     retention = timedelta(days=read("GAZODUC_SNAPSHOT_RETENTION_DAYS"))
-    done = maintain(Lake.at(warehouse.home_path), retention)
+    done = maintain(warehouse.lake(), retention)
     log = dg.get_dagster_logger()
     for line in done.lines():
         log.info(line)
