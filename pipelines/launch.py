@@ -38,19 +38,24 @@ INSTANCE_HEADER = (
     "# Written by gazoduc from the project's dagster.yaml (edit that one), its storage\n"
     "# chosen by GAZODUC_DATABASE_URL: set, PostgreSQL; unset, SQLite under DAGSTER_HOME.\n"
 )
+# The first lines of the files dagster_home() may replace: its own, or an older plain copy
+# of the project's.
+OURS = (INSTANCE_HEADER, "# Only what differs from Dagster's defaults.")
 
 
 def dagster_home() -> Path:
     """A persistent Dagster instance under GAZODUC_HOME: runs launched here show up in
     `make dev`. Its dagster.yaml is the project's, written again each time with the storage
     GAZODUC_DATABASE_URL chooses, so the CLI, `gazoduc dev`'s webserver and daemon, and
-    their runs all open the same one."""
+    their runs all open the same one. A dagster.yaml of another origin (the Helm chart's,
+    one written by hand) is left as it is."""
     home = Path(os.environ.get("DAGSTER_HOME") or gazoduc_home() / "dagster")
     home.mkdir(parents=True, exist_ok=True)
     instance_yaml = home / "dagster.yaml"
-    text = instance_settings(database_url() is not None)
-    if not instance_yaml.exists() or instance_yaml.read_text() != text:
-        instance_yaml.write_text(text)
+    current = instance_yaml.read_text() if instance_yaml.exists() else None
+    wanted = instance_settings(database_url() is not None)
+    if current is None or (current != wanted and current.startswith(OURS)):
+        instance_yaml.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

@@ -59,3 +59,17 @@ def test_without_the_variable_the_instance_stays_on_sqlite(
     with _instance_at(folder, monkeypatch) as instance:
         assert type(instance.run_storage).__name__.startswith("Sqlite")
         assert dg.materialize([lamp], instance=instance).success
+
+
+def test_a_dagster_yaml_of_another_origin_is_left_alone(
+    home: Path, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Helm chart mounts its own instance file: the CLI in that pod must not touch it."""
+    folder = tmp_path / "pod"
+    folder.mkdir()
+    mounted = "storage:\n  sqlite:\n    base_dir: /elsewhere\n"
+    (folder / "dagster.yaml").write_text(mounted)
+    monkeypatch.setenv("GAZODUC_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(folder))
+    dagster_home()
+    assert (folder / "dagster.yaml").read_text() == mounted
