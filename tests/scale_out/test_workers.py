@@ -55,7 +55,7 @@ class Workers:
         }
         with (folder / "worker.log").open("wb") as log:
             process = subprocess.Popen(
-                [str(GAZODUC), "worker", "--name", name],
+                [str(GAZODUC), "worker", "--name", self.node_name(name)],
                 env=env,
                 cwd=folder,
                 stdout=log,
@@ -65,10 +65,15 @@ class Workers:
         self.processes[name] = process
         return process
 
+    def node_name(self, name: str) -> str:
+        # Unique on the broker: a node name of the test before, its control queue not yet
+        # released by RabbitMQ, would stop the new worker.
+        return f"{name}-{self.tmp_path.name}-{os.getpid()}"
+
     def wait_ready(self) -> None:
         """Until every worker answers a ping over the broker."""
         app = celery_app()
-        expected = {f"{name}@{socket.gethostname()}" for name in self.processes}
+        expected = {f"{self.node_name(name)}@{socket.gethostname()}" for name in self.processes}
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             answered = {name for reply in app.control.ping(timeout=1.0) for name in reply}
