@@ -2,19 +2,22 @@
 own, sharing only the PostgreSQL database and the RabbitMQ broker with the process that
 launches the run (tests/scale_out/worker_job.py has the job and its steps).
 
-The broker's `dagster` queue is the machine's: the tests of this module run one after
-the other on one pytest worker, and each starts with the queue emptied of what a failed
-run may have left in it.
+The broker's `dagster` queue is the machine's, and a worker runs any step it is handed,
+in the database of its own environment: the tests of this module hold a file lock while
+their workers live (pytest workers, other sessions of the suite on the machine), and each
+starts with the queue emptied of what a failed run may have left in it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,10 +31,11 @@ from pipelines.launch import dagster_home
 from pipelines.workers import celery_app
 from tests.scale_out import worker_job
 
-pytestmark = [pytest.mark.scale_out, pytest.mark.xdist_group("celery-broker")]
+pytestmark = pytest.mark.scale_out
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GAZODUC = Path(sys.executable).parent / "gazoduc"
+BROKER_LOCK = Path(tempfile.gettempdir()) / "gazoduc-tests-celery-broker.lock"
 READY_SECONDS = 60.0
 RUN_SECONDS = 120.0
 
@@ -106,15 +110,17 @@ def workers(
     steps sent to Celery."""
     monkeypatch.setenv("GAZODUC_DATABASE_URL", postgres_url)
     monkeypatch.setenv("GAZODUC_EXECUTOR", "celery")
-    celery_app().control.purge()
-    pool = Workers(tmp_path, postgres_url)
-    try:
-        pool.start("worker-a")
-        pool.start("worker-b")
-        pool.wait_ready()
-        yield pool
-    finally:
-        pool.stop_all()
+    with BROKER_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        celery_app().control.purge()
+        pool = Workers(tmp_path, postgres_url)
+        try:
+            pool.start("worker-a")
+            pool.start("worker-b")
+            pool.wait_ready()
+            yield pool
+        finally:
+            pool.stop_all()
 
 
 def _launch(job: Callable[[], dg.JobDefinition]) -> Callable[[], dg.ExecutionResult | None]:
