@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         help="merge small files, expire old snapshots, delete files nothing reads",
     )
     commands.add_parser("settings", help="every environment variable and its value")
+    worker = commands.add_parser(
+        "worker", help="a Celery worker running the steps of runs (GAZODUC_EXECUTOR=celery)"
+    )
+    worker.add_argument("--concurrency", type=int, default=1, help="steps at once (default 1)")
+    worker.add_argument("--name", help="this worker's name (default gazoduc-PID)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in beta")
     logging.basicConfig(
@@ -88,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "sql": _sql,
         "warehouse": _warehouse,
         "settings": _settings,
+        "worker": _worker,
     }
     return handlers[args.command](args)
 
@@ -144,6 +150,12 @@ def _dev(args: argparse.Namespace) -> int:
     finally:
         for child in children:
             child.terminate()
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from pipelines.workers import run_worker
+
+    return run_worker(args.concurrency, args.name)
 
 
 def _plan(args: argparse.Namespace) -> int:

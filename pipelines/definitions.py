@@ -19,6 +19,7 @@ from assets.ingrid import INGRID_ASSETS, INGRID_CHECKS
 from assets.sfm import SFM_ASSETS, SFM_CHECKS
 from pipelines.runs import free_slots_of_dead_runs
 from pipelines.schedules import JOBS, SCHEDULES
+from pipelines.workers import steps_executor
 from resources.adict import AdictResource
 from resources.ingrid import IngridResource
 from resources.settings import gazoduc_home, keep_personal_data
@@ -63,9 +64,10 @@ def warehouse_resource() -> WarehouseResource:
 
 defs = dg.Definitions(
     assets=[*ADICT_ASSETS, *INGRID_ASSETS, *SFM_ASSETS, *CURATED_ASSETS],
-    # Steps run in the run's own process: a killed run leaves no step worker behind to
+    # Steps run in the run's own process unless GAZODUC_EXECUTOR=celery, read when the run
+    # starts (pipelines/workers.py): embedded, a killed run leaves no step worker behind to
     # finish and land on its own (the pools allow one step per source anyway).
-    executor=dg.in_process_executor,
+    executor=steps_executor,
     sensors=[free_slots_of_dead_runs, CURATED_AUTOMATION_SENSOR],
     asset_checks=[*ADICT_CHECKS, *CONSENT_CHECKS, *INGRID_CHECKS, *SFM_CHECKS, *CURATED_CHECKS],
     jobs=JOBS,

@@ -23,26 +23,51 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import dagster as dg
+import yaml
 
 from pipelines.progress import Progress, watching
-from resources.settings import api_ledger, gazoduc_home
+from resources.settings import api_ledger, database_url, gazoduc_home
 from warehouse.raw import private_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Dagster's whole story, DEBUG events included, for the log file (see logging_to).
 FULL_LOG = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+POSTGRES_STORAGE = {"postgres": {"postgres_url": {"env": "GAZODUC_DATABASE_URL"}}}
+INSTANCE_HEADER = (
+    "# Written by gazoduc from the project's dagster.yaml (edit that one), its storage\n"
+    "# chosen by GAZODUC_DATABASE_URL: set, PostgreSQL; unset, SQLite under DAGSTER_HOME.\n"
+)
+# The first lines of the files dagster_home() may replace: its own, or an older plain copy
+# of the project's.
+OURS = (INSTANCE_HEADER, "# Only what differs from Dagster's defaults.")
 
 
 def dagster_home() -> Path:
     """A persistent Dagster instance under GAZODUC_HOME: runs launched here show up in
-    `make dev`."""
+    `make dev`. Its dagster.yaml is the project's, written again each time with the storage
+    GAZODUC_DATABASE_URL chooses, so the CLI, `gazoduc dev`'s webserver and daemon, and
+    their runs all open the same one. A dagster.yaml of another origin (the Helm chart's,
+    one written by hand) is left as it is."""
     home = Path(os.environ.get("DAGSTER_HOME") or gazoduc_home() / "dagster")
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    instance_yaml = home / "dagster.yaml"
+    current = instance_yaml.read_text() if instance_yaml.exists() else None
+    wanted = instance_settings(database_url() is not None)
+    if current is None or (current != wanted and current.startswith(OURS)):
+        instance_yaml.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def instance_settings(on_postgres: bool) -> str:
+    """The project's dagster.yaml, its storage on PostgreSQL when `on_postgres`: runs, event
+    log and schedules in the shared database. The file names the variable, never its value:
+    the URL may hold a password, and Dagster reads it when the instance opens."""
+    settings = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+    if on_postgres:
+        settings["storage"] = POSTGRES_STORAGE
+    return INSTANCE_HEADER + yaml.safe_dump(settings, sort_keys=False)
 
 
 def land(steps: list[Step]) -> list[Step]:
