@@ -27,7 +27,7 @@ import dagster as dg
 from dagster._core.execution.retries import RetryMode
 from dagster_celery.executor import CeleryExecutor
 
-from resources.settings import SettingError, celery_broker
+from resources.settings import celery_broker, read
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -45,13 +45,7 @@ CELERY_SETTINGS: dict[str, Any] = {
 
 def executor_choice() -> str:
     """GAZODUC_EXECUTOR, `in_process` when unset; anything else is refused, naming it."""
-    choice = os.environ.get(EXECUTOR_VARIABLE, "").strip() or EMBEDDED
-    if choice not in (EMBEDDED, CELERY):
-        raise SettingError(
-            f"{EXECUTOR_VARIABLE}={choice!r}: expected {EMBEDDED} (steps in the run's process)"
-            f" or {CELERY} (steps on `gazoduc worker` processes)"
-        )
-    return choice
+    return read(EXECUTOR_VARIABLE)
 
 
 def celery_executor(retries: RetryMode) -> CeleryExecutor:

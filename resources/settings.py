@@ -117,6 +117,18 @@ DATABASE = Form(
 STORAGE = Form(
     "an s3://bucket/prefix URL, or nothing (files under GAZODUC_HOME)", _unset_or(_scheme_url("s3"))
 )
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.strip() not in choices:
+            raise ValueError("not a choice")
+        return raw.strip()
+
+    return parse
+
+
+EXECUTOR = Form("in_process or celery", _one_of("in_process", "celery"))
 BROKER = Form("a Celery broker URL (amqp:// or redis://)", _scheme_url("amqp", "pyamqp", "redis"))
 
 
@@ -187,6 +199,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AWS_ACCESS_KEY_ID", "", "Access key of GAZODUC_STORAGE_URL."),
     Setting("AWS_SECRET_ACCESS_KEY", "", "Secret key of GAZODUC_STORAGE_URL.", secret=True),
     Setting("AWS_REGION", "us-east-1", "Region of GAZODUC_STORAGE_URL's bucket."),
+    Setting(
+        "GAZODUC_EXECUTOR",
+        "in_process",
+        "Where a run's steps run: in its own process, or on `gazoduc worker` processes "
+        "(celery, through GAZODUC_CELERY_BROKER). Read when the run starts.",
+        EXECUTOR,
+    ),
     Setting(
         "GAZODUC_CELERY_BROKER",
         "amqp://guest:guest@127.0.0.1:5672//",
