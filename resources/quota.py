@@ -492,19 +492,39 @@ class PostgresStore:
 
     @contextmanager
     def turn(self, api: str, client: str) -> Iterator[Turn]:
-        if self._con.closed:  # lost with the last turn (a database restart): reconnect
-            self._con = self._connect()
         try:
-            with self._con, self._con.cursor() as cursor:
-                # Claimants of one client queue here; READ COMMITTED, so once the lock is
-                # ours each statement sees every slot the previous holder committed.
-                cursor.execute(_CLIENT_LOCK, (f"{api}/{client}",))
+            cursor = self._locked(api, client)
+            with self._con, cursor:  # commits on leaving, or rolls back
                 # Read before the database reads its clock: a delay measured from it is an
                 # upper bound of the call's, without the wait for the lock.
                 local_at = clock()
                 yield Turn(cursor, POSTGRES, api, client, self._now(cursor), local_at)
         except psycopg2.Error as error:
             raise LedgerError(self.url, error) from None
+
+    def _locked(self, api: str, client: str) -> Any:
+        """A cursor whose transaction holds the client's lock. A connection lost since the
+        last turn (a database restart) is made again, once: nothing of this turn was done."""
+        try:
+            return self._lock(api, client)
+        except psycopg2.OperationalError:
+            if not self._con.closed:
+                raise
+            return self._lock(api, client)
+
+    def _lock(self, api: str, client: str) -> Any:
+        if self._con.closed:
+            self._con = self._connect()
+        cursor = self._con.cursor()
+        try:
+            # Claimants of one client queue here; READ COMMITTED, so once the lock is ours
+            # each statement sees every slot the previous holder committed.
+            cursor.execute(_CLIENT_LOCK, (f"{api}/{client}",))
+        except psycopg2.Error:
+            if not self._con.closed:
+                self._con.rollback()
+            raise
+        return cursor
 
     @staticmethod
     def _now(cursor: Any) -> float:

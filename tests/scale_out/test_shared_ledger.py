@@ -106,6 +106,20 @@ def test_processes_starting_at_once_create_the_tables_once(postgres_url: str) ->
     assert sorted(t for (t,) in tables) == ["quota_pace", "quota_rejections", "quota_slots"]
 
 
+def test_a_connection_lost_between_two_calls_is_made_again(postgres_url: str) -> None:
+    """A database restart between two calls costs no run: the next turn reconnects."""
+    ledger = QuotaLedger(postgres_url, "adict", "c", QuotaLimits(1000.0, 10))
+    ledger.acquire()
+    (terminated,) = rows(
+        postgres_url,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name = 'gazoduc quota ledger'",
+    )
+    assert terminated == (1,)
+    ledger.acquire()
+    assert ledger.used_today() == 2
+
+
 def test_the_commands_and_the_report_read_the_shared_ledger(
     postgres_url: str, home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
