@@ -224,11 +224,11 @@ def _reparse(args: argparse.Namespace) -> int:
 
 
 def _quota(_: argparse.Namespace) -> int:
-    from resources.quota import last_rejections, ledger_path, usage_by_client
-    from resources.settings import daily_budget
+    from resources.quota import last_rejections, ledger_at, usage_by_client
+    from resources.settings import daily_budget, database_url
 
-    path = ledger_path(gazoduc_home() / "state")
-    rows = usage_by_client(path)
+    where = ledger_at(gazoduc_home() / "state", database_url())
+    rows = usage_by_client(where)
     if not rows:
         print("no calls recorded yet")
     for usage in rows:
@@ -237,7 +237,7 @@ def _quota(_: argparse.Namespace) -> int:
         except (KeyError, ValueError):  # an API with no budget setting
             shown = ""
         print(f"{usage.day}  {usage.api:<8} {usage.client:<30} {usage.used:>8,} calls {shown}")
-    for rejection in last_rejections(path):
+    for rejection in last_rejections(where):
         print(f"rejected {rejection}")
     return 0
 

@@ -31,8 +31,16 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-from resources.quota import PARIS, ledger_path, paris_day
-from resources.settings import daily_budget, gazoduc_home
+from resources.quota import (
+    PARIS,
+    LedgerAt,
+    LedgerError,
+    ledger_at,
+    paris_day,
+    rejection_records,
+    usage_by_client,
+)
+from resources.settings import daily_budget, database_url, gazoduc_home
 from resources.warehouse import ALL_TABLES, lake_of
 from warehouse.lake import WarehouseNotFound
 from warehouse.landing import PARTITION_TYPES
@@ -152,10 +160,8 @@ def collect(home: Path, budgets: Mapping[str, int] | None = None) -> Report:
         log.warning("report: cannot open the warehouse: %s", error)
         report.catalog_found = True
         report.catalog_error = str(error).splitlines()[0]
-    ledger = ledger_path(home / "state")
-    report.quota = _daily_quota(ledger)
+    report.quota, report.rejections = _quota_use(ledger_at(home / "state", database_url()))
     report.budgets = dict(budgets) if budgets is not None else _known_budgets(report.quota)
-    report.rejections = _recent_rejections(ledger)
     report.raw = _raw_outcomes(home / "state" / "raw.sqlite")
     return report
 
@@ -275,29 +281,21 @@ def _energy(
     return series
 
 
-def _daily_quota(ledger: Path) -> list[DailyQuota]:
-    """Calls per (api, client, Paris day) with the server's rejections of that day."""
+def _quota_use(ledger: LedgerAt) -> tuple[list[DailyQuota], list[str]]:
+    """Calls per (api, client, Paris day) with the server's rejections of that day, and the
+    latest rejections; none, with a warning, when the ledger cannot be read."""
+    try:
+        usage, rejections = usage_by_client(ledger), rejection_records(ledger)
+    except LedgerError as error:  # a damaged file, an unreachable database
+        log.warning("report: %s", error)
+        return [], []
     rejected: dict[tuple[str, str, date], int] = defaultdict(int)
-    for api, client, at in _sqlite_rows(ledger, "SELECT api, client, at FROM rejections"):
-        rejected[(api, client, paris_day(at))] += 1
-    # Not usage_by_client: the report opens state read-only and survives a damaged file.
-    slots = "SELECT api, client, day, count(*) FROM slots GROUP BY api, client, day"
-    calls = {(a, c, date.fromisoformat(d)): n for a, c, d, n in _sqlite_rows(ledger, slots)}
+    for r in rejections:
+        rejected[(r.api, r.client, paris_day(r.at))] += 1
+    calls = {(u.api, u.client, u.day): u.used for u in usage}
     keys = sorted(set(calls) | set(rejected), key=lambda k: (k[2], k[0], k[1]))
-    return [DailyQuota(*k, calls=calls.get(k, 0), rejections=rejected.get(k, 0)) for k in keys]
-
-
-def _recent_rejections(ledger: Path, limit: int = 10) -> list[str]:
-    rows = _sqlite_rows(
-        ledger,
-        "SELECT api, client, at, status, detail FROM rejections ORDER BY at DESC LIMIT ?",
-        (limit,),
-    )
-    return [
-        f"{datetime.fromtimestamp(at, PARIS):%Y-%m-%d %H:%M:%S} {api} {client} "
-        f"HTTP {status} {detail[:80]}"
-        for api, client, at, status, detail in rows
-    ]
+    daily = [DailyQuota(*k, calls=calls.get(k, 0), rejections=rejected.get(k, 0)) for k in keys]
+    return daily, [r.line() for r in rejections[:10]]
 
 
 def _raw_outcomes(manifest: Path) -> list[RawOutcome]:

@@ -24,7 +24,7 @@ import httpx
 import tenacity
 
 from resources import settings
-from resources.quota import QuotaLedger, QuotaLimits, ledger_path
+from resources.quota import QuotaLedger, QuotaLimits, ledger_at
 from resources.quota import clock as quota_clock
 
 log = logging.getLogger(__name__)
@@ -277,8 +277,9 @@ class ApiCaller:
         self.stats.sent += 1
         response = self.http.send(request, stream=True)
         try:
-            # An upper bound of grant-to-arrival: the next slot leaves room for it.
-            delay = quota_clock() - slot.at
+            # An upper bound of grant-to-arrival: the next slot leaves room for it. From
+            # this process's clock, as the grant's own may be the database's.
+            delay = quota_clock() - slot.local_at
             self.ledger.observed(slot, delay, rejected=response.status_code == 429)
             yield response
         finally:
@@ -435,4 +436,5 @@ class UpstreamResource(dg.ConfigurableResource):
 
     def ledger(self) -> QuotaLedger:
         state = Path(self.state_dir) if self.state_dir else settings.gazoduc_home() / "state"
-        return QuotaLedger(ledger_path(state), self.API, self.client_id, self.limits())
+        where = ledger_at(state, settings.database_url())
+        return QuotaLedger(where, self.API, self.client_id, self.limits())

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from resources.quota import QuotaLedger, QuotaLimits, ledger_path
+from resources.quota import QuotaLedger, QuotaLimits, ledger_at
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -336,4 +336,5 @@ def api_ledger(api: str) -> QuotaLedger:
     """The shared ledger of the configured client of an API, for the operator commands."""
     limits = QuotaLimits(calls_per_second(api), daily_budget(api))
     client = setting(f"{api.upper()}_CLIENT_ID")
-    return QuotaLedger(ledger_path(gazoduc_home() / "state"), api, client, limits)
+    where = ledger_at(gazoduc_home() / "state", database_url())
+    return QuotaLedger(where, api, client, limits)

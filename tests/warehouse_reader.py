@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from warehouse.lake import Lake
+from resources.warehouse import lake_of
 from warehouse.lake_table import session
 
 
 def query(home: Path, sql: str, parameters: Sequence[Any] = ()) -> list[tuple]:
-    """The rows of `sql` on the committed state of `home`'s warehouse (`USE lake`)."""
-    con = session(Lake.at(home))
+    """The rows of `sql` on the committed state of `home`'s warehouse (`USE lake`), shared
+    when the test set the shared mode's variables."""
+    con = session(lake_of(home))
     try:
         return con.execute(sql, parameters).fetchall()
     finally:

@@ -1,3 +1,7 @@
+"""The ledger's rules on this machine's SQLite file. tests/scale_out/test_shared_ledger.py
+runs the cases that apply to any store again on PostgreSQL, through the `where` and
+`moved` fixtures it overrides."""
+
 import itertools
 import multiprocessing
 import sqlite3
@@ -9,11 +13,44 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import resources.quota
-from resources.quota import QuotaExhausted, QuotaLedger, QuotaLimits, usage_by_client
+from resources.quota import (
+    LedgerAt,
+    LedgerError,
+    QuotaExhausted,
+    QuotaLedger,
+    QuotaLimits,
+    masked,
+    usage_by_client,
+)
 
 
-def _claim(path: str, count: int, rate: float) -> None:
-    ledger = QuotaLedger(Path(path), "adict", "client-a", QuotaLimits(rate, 10_000))
+@pytest.fixture
+def where(tmp_path: Path) -> LedgerAt:
+    """Where the ledger under test lives."""
+    return tmp_path / "q.sqlite"
+
+
+class MovedClock:
+    """The ledger's time, moved only by the ledger's own waits (spacing is exact) or set."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, start: float = 1_790_000_000.0) -> None:
+        self.now = start
+        monkeypatch.setattr(resources.quota, "sleep", self.advance)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def moved(monkeypatch: pytest.MonkeyPatch) -> MovedClock:
+    """The store's clock, moved by the test: this machine's for the SQLite ledger."""
+    moved = MovedClock(monkeypatch)
+    monkeypatch.setattr(resources.quota, "clock", lambda: moved.now)
+    return moved
+
+
+def _claim(where: LedgerAt, count: int, rate: float) -> None:
+    ledger = QuotaLedger(where, "adict", "client-a", QuotaLimits(rate, 10_000))
     for _ in range(count):
         ledger.acquire()
 
@@ -23,68 +60,57 @@ def slot_times(path: Path) -> list[float]:
         return [at for (at,) in con.execute("SELECT at FROM slots ORDER BY at")]
 
 
-def test_processes_sharing_the_ledger_never_claim_slots_closer_than_the_limit(
-    tmp_path: Path,
-) -> None:
-    path, rate = tmp_path / "quota.sqlite", 20.0
+def claim_in_processes(where: LedgerAt, rate: float, processes: int, each: int) -> None:
     ctx = multiprocessing.get_context("spawn")
-    workers = [ctx.Process(target=_claim, args=(str(path), 10, rate)) for _ in range(3)]
+    workers = [ctx.Process(target=_claim, args=(where, each, rate)) for _ in range(processes)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(timeout=60)
         assert w.exitcode == 0
+
+
+def test_processes_sharing_the_ledger_never_claim_slots_closer_than_the_limit(
+    tmp_path: Path,
+) -> None:
+    path, rate = tmp_path / "quota.sqlite", 20.0
+    claim_in_processes(path, rate, processes=3, each=10)
     times = slot_times(path)
     assert len(times) == 30
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 1 / rate
 
 
-def test_a_spent_daily_budget_says_when_it_resets(tmp_path: Path) -> None:
-    ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1000, 3))
+def test_a_spent_daily_budget_says_when_it_resets(where: LedgerAt) -> None:
+    ledger = QuotaLedger(where, "adict", "c", QuotaLimits(1000, 3))
     for _ in range(3):
         ledger.acquire()
     with pytest.raises(QuotaExhausted, match=r"3 of 3 calls used today; resumes after .* 00:00"):
         ledger.acquire()
     assert ledger.remaining_today() == 0
-    assert [(u.api, u.client, u.used) for u in usage_by_client(tmp_path / "q.sqlite")] == [
-        ("adict", "c", 3)
-    ]
+    assert [(u.api, u.client, u.used) for u in usage_by_client(where)] == [("adict", "c", 3)]
 
 
-def test_clients_have_separate_budgets(tmp_path: Path) -> None:
-    path = tmp_path / "q.sqlite"
-    a = QuotaLedger(path, "adict", "a", QuotaLimits(1000, 1))
-    b = QuotaLedger(path, "adict", "b", QuotaLimits(1000, 1))
+def test_clients_have_separate_budgets(where: LedgerAt) -> None:
+    a = QuotaLedger(where, "adict", "a", QuotaLimits(1000, 1))
+    b = QuotaLedger(where, "adict", "b", QuotaLimits(1000, 1))
     a.acquire()
     b.acquire()
     assert a.remaining_today() == b.remaining_today() == 0
 
 
 def test_the_daily_budget_resets_at_paris_midnight_not_utc(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    where: LedgerAt, moved: MovedClock
 ) -> None:
     late = datetime(2026, 11, 23, 23, 59, 59, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
-    monkeypatch.setattr(resources.quota, "clock", lambda: late)
-    ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1000, 1))
+    moved.now = late
+    ledger = QuotaLedger(where, "adict", "c", QuotaLimits(1000, 1))
     ledger.acquire()
     with pytest.raises(QuotaExhausted, match="resumes after 2026-11-24 00:00"):
         ledger.acquire()
-    monkeypatch.setattr(resources.quota, "clock", lambda: late + 2)  # 00:00:01 in Paris
+    moved.now = late + 2  # 00:00:01 in Paris
     ledger.acquire()
     assert ledger.used_today() == 1
-
-
-class MovedClock:
-    """The ledger's time, moved only by the ledger's own waits: spacing is exact."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, start: float = 1_790_000_000.0) -> None:
-        self.now = start
-        monkeypatch.setattr(resources.quota, "clock", lambda: self.now)
-        monkeypatch.setattr(resources.quota, "sleep", self.advance)
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def grants(ledger: QuotaLedger, count: int, delay: float | None = None) -> list[float]:
@@ -99,21 +125,19 @@ def grants(ledger: QuotaLedger, count: int, delay: float | None = None) -> list[
 
 
 def test_slots_are_spaced_by_the_interval_plus_the_base_margin(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    where: LedgerAt, moved: MovedClock
 ) -> None:
-    MovedClock(monkeypatch)
-    ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1.0, 100))
+    ledger = QuotaLedger(where, "adict", "c", QuotaLimits(1.0, 100))
     gaps = [b - a for a, b in itertools.pairwise(grants(ledger, 5, delay=0.0))]
     assert gaps == pytest.approx([1.0 + resources.quota.BASE_MARGIN] * 4)
 
 
 def test_the_next_slot_leaves_room_for_the_previous_calls_delay(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    where: LedgerAt, moved: MovedClock
 ) -> None:
     """A call answered d seconds after its grant arrived by then: the next grant waits
     1/limit + d after it, so arrivals stay 1/limit apart whatever the load."""
-    MovedClock(monkeypatch)
-    ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1.0, 100))
+    ledger = QuotaLedger(where, "adict", "c", QuotaLimits(1.0, 100))
     base = 1.0 + resources.quota.BASE_MARGIN
     first = ledger.acquire()
     ledger.observed(first, 0.03)
@@ -133,10 +157,9 @@ def test_the_next_slot_leaves_room_for_the_previous_calls_delay(
 
 
 def test_a_call_still_unanswered_holds_the_next_one_back_by_a_bounded_margin(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    where: LedgerAt, moved: MovedClock
 ) -> None:
-    MovedClock(monkeypatch)
-    ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(2.0, 100))
+    ledger = QuotaLedger(where, "adict", "c", QuotaLimits(2.0, 100))
     first = ledger.acquire()  # its answer never comes (a cut connection, a killed process)
     second = ledger.acquire()
     interval = 0.5
@@ -145,12 +168,10 @@ def test_a_call_still_unanswered_holds_the_next_one_back_by_a_bounded_margin(
 
 
 def test_a_per_second_rejection_widens_the_spacing_for_every_process_then_fades(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    where: LedgerAt, moved: MovedClock
 ) -> None:
-    MovedClock(monkeypatch)
-    path = tmp_path / "q.sqlite"
-    ours = QuotaLedger(path, "adict", "c", QuotaLimits(1.0, 1000))
-    theirs = QuotaLedger(path, "adict", "c", QuotaLimits(1.0, 1000))  # another process
+    ours = QuotaLedger(where, "adict", "c", QuotaLimits(1.0, 1000))
+    theirs = QuotaLedger(where, "adict", "c", QuotaLimits(1.0, 1000))  # another process
     before = theirs.spacing()
     ours.rejected(429, "Quota de 1 appel(s) par seconde dépassé.", per_second=True)
     assert theirs.spacing() == pytest.approx(before + resources.quota.PENALTY_STEP)
@@ -159,14 +180,13 @@ def test_a_per_second_rejection_widens_the_spacing_for_every_process_then_fades(
 
 
 def test_a_daily_budget_rejection_is_kept_but_does_not_slow_the_pace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    where: LedgerAt, moved: MovedClock
 ) -> None:
-    MovedClock(monkeypatch)
-    ledger = QuotaLedger(tmp_path / "q.sqlite", "adict", "c", QuotaLimits(1.0, 1000))
+    ledger = QuotaLedger(where, "adict", "c", QuotaLimits(1.0, 1000))
     before = ledger.spacing()
     ledger.rejected(429, "Quota journalier de 6000 appels dépassé.", per_second=False)
     assert ledger.spacing() == before
-    assert len(resources.quota.last_rejections(tmp_path / "q.sqlite")) == 1
+    assert len(resources.quota.last_rejections(where)) == 1
 
 
 def test_a_ledger_from_before_the_observed_delay_is_migrated_in_place(tmp_path: Path) -> None:
@@ -184,3 +204,12 @@ def test_a_ledger_from_before_the_observed_delay_is_migrated_in_place(tmp_path: 
 def test_limits_that_would_disable_pacing_are_refused(rate: float, daily: int) -> None:
     with pytest.raises(ValueError, match="quota limits must be positive"):
         QuotaLimits(rate, daily)
+
+
+def test_a_database_urls_password_never_shows_in_an_error() -> None:
+    url = "postgresql://gazoduc:s3cr%2Ft-pw@127.0.0.1:1/gazoduc"  # nothing listens on port 1
+    assert masked(url) == "postgresql://gazoduc:***@127.0.0.1:1/gazoduc"
+    with pytest.raises(LedgerError) as error:
+        QuotaLedger(url, "adict", "c", QuotaLimits(1.0, 10))
+    assert "s3cr" not in str(error.value) and "***@127.0.0.1:1" in str(error.value)
+    assert error.value.__cause__ is None and error.value.__suppress_context__
