@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import psycopg2
@@ -155,23 +155,28 @@ def ledger_at(state_dir: Path, database_url: str | None) -> LedgerAt:
 
 
 def masked(where: LedgerAt) -> str:
-    """`where` fit for a message or a log: a URL's password shown as ***."""
-    password = _password(where)
-    if password is None:
+    """`where` fit for a message or a log: a URL's password (in its user part or as a
+    `password=` parameter, both of which libpq reads) shown as ***."""
+    if isinstance(where, Path):
         return str(where)
-    parts = urlsplit(str(where))
-    return parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1)).geturl()
-
-
-def _password(where: LedgerAt) -> str | None:
-    return None if isinstance(where, Path) else urlsplit(where).password
+    parts = urlsplit(where)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        "password=***" if pair.split("=", 1)[0] == "password" else pair
+        for pair in parts.query.split("&")
+    )
+    return parts._replace(netloc=netloc, query=query).geturl()
 
 
 def _scrubbed(text: str, where: LedgerAt) -> str:
     """A driver's message without the password, should it echo the URL back."""
-    password = _password(where)
-    for secret in {password, unquote(password)} if password else set():
-        text = text.replace(secret, "***")
+    if isinstance(where, str):
+        parts = urlsplit(where)
+        given = [parts.password, *(v for k, v in parse_qsl(parts.query) if k == "password")]
+        for secret in {form for pw in given if pw for form in (pw, unquote(pw))}:
+            text = text.replace(secret, "***")
     return " ".join(text.split())
 
 

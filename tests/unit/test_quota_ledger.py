@@ -209,6 +209,10 @@ def test_limits_that_would_disable_pacing_are_refused(rate: float, daily: int) -
 def test_a_database_urls_password_never_shows_in_an_error() -> None:
     url = "postgresql://gazoduc:s3cr%2Ft-pw@127.0.0.1:1/gazoduc"  # nothing listens on port 1
     assert masked(url) == "postgresql://gazoduc:***@127.0.0.1:1/gazoduc"
+    in_query = "postgresql://127.0.0.1/gazoduc?user=gazoduc&password=pw%40x&sslmode=require"
+    assert masked(in_query) == (
+        "postgresql://127.0.0.1/gazoduc?user=gazoduc&password=***&sslmode=require"
+    )
     with pytest.raises(LedgerError) as error:
         QuotaLedger(url, "adict", "c", QuotaLimits(1.0, 10))
     assert "s3cr" not in str(error.value) and "***@127.0.0.1:1" in str(error.value)
