@@ -17,16 +17,14 @@ GRDF counts arrivals, and a loaded machine delays them unevenly.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 
 import dagster as dg
+from machine_load import busy_loops
 
 from assets.adict import access_rights, informative_consumption
 from pipelines.partitions import paris_today
@@ -51,26 +49,6 @@ def main() -> None:
     for busy in sorted({0, args.busy}):
         with busy_loops(busy):
             measure(args, busy)
-
-
-@contextmanager
-def busy_loops(count: int) -> Iterator[None]:
-    """`count` processes spinning on a core each, for as long as the block runs."""
-    ctx = multiprocessing.get_context("spawn")
-    loops = [ctx.Process(target=_spin, daemon=True) for _ in range(count)]
-    for loop in loops:
-        loop.start()
-    try:
-        yield
-    finally:
-        for loop in loops:
-            loop.terminate()
-            loop.join()
-
-
-def _spin() -> None:
-    while True:
-        pass
 
 
 def measure(args: argparse.Namespace, busy: int) -> None:

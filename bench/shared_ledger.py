@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+from machine_load import busy_loops
 
 from pipelines.partitions import paris_today
 from resources.adict import AdictResource
@@ -69,26 +70,6 @@ def main() -> None:
         with busy_loops(busy):
             for setup in SETUPS:
                 measure(args, setup)
-
-
-@contextmanager
-def busy_loops(count: int) -> Iterator[None]:
-    """`count` processes spinning on a core each, for as long as the block runs."""
-    ctx = multiprocessing.get_context("spawn")
-    loops = [ctx.Process(target=_spin, daemon=True) for _ in range(count)]
-    for loop in loops:
-        loop.start()
-    try:
-        yield
-    finally:
-        for loop in loops:
-            loop.terminate()
-            loop.join()
-
-
-def _spin() -> None:
-    while True:
-        pass
 
 
 @contextmanager

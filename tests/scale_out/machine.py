@@ -10,31 +10,17 @@ python -m tests.scale_out.machine '<json: adict resource settings, home, first, 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from tests.scale_out.ledger_worker import shift_wall_clock
 
 
 def main(spec: dict) -> int:
-    import os
-
     shift_wall_clock(float(os.environ.get("GAZODUC_TEST_CLOCK_SHIFT", "0")))
-    import dagster as dg
+    from tests.integration.backfill_worker import main as backfill
 
-    from assets.adict import informative_consumption
-    from resources.adict import AdictResource
-    from resources.warehouse import WarehouseResource
-
-    resources = {
-        "adict": AdictResource(**spec["adict"]),
-        "warehouse": WarehouseResource(home=spec["home"]),
-    }
-    tags = {
-        "dagster/asset_partition_range_start": spec["first"],
-        "dagster/asset_partition_range_end": spec["last"],
-    }
-    result = dg.materialize([informative_consumption], resources=resources, tags=tags)
-    return 0 if result.success else 1
+    return backfill(spec)
 
 
 if __name__ == "__main__":
