@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 import duckdb
+import pyarrow.fs as pafs
 
-from warehouse.lake import ALIAS, Lake
+from warehouse.lake import ALIAS, DATA_FOLDER, Lake
 
 # A landing of at most this many rows stays in the catalog until the weekly flush: an
 # hourly SFM capture, a day of Ingrid reference data. Larger ones write Parquet at once.
@@ -136,8 +137,18 @@ def footprint(lake: Lake, con: duckdb.DuckDBPyConnection) -> Footprint:
         "SELECT coalesce(sum(file_count + delete_file_count), 0)::BIGINT "
         f"FROM ducklake_table_info('{ALIAS}')"
     ).fetchone() or (0,)
-    files = [p for p in lake.data_path.rglob("*") if p.is_file()]
-    return Footprint(int(live), len(files), sum(p.stat().st_size for p in files))
+    sizes = _data_file_sizes(lake)
+    return Footprint(int(live), len(sizes), sum(sizes))
+
+
+def _data_file_sizes(lake: Lake) -> list[int]:
+    """The size of every file under the data path, on this disk or in the bucket."""
+    if lake.storage is None:
+        return [p.stat().st_size for p in lake.data_path.rglob("*") if p.is_file()]
+    found = lake.storage.filesystem().get_file_info(
+        pafs.FileSelector(lake.storage.key(DATA_FOLDER), recursive=True, allow_not_found=True)
+    )
+    return [info.size for info in found if info.type == pafs.FileType.File]
 
 
 def _run(

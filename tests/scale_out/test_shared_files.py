@@ -27,6 +27,7 @@ from warehouse.adict import INFORMATIVE_CONSUMPTION
 from warehouse.build import build_windows
 from warehouse.lake import Lake
 from warehouse.lake_table import LakeTable, close_sessions
+from warehouse.maintenance import maintain
 from warehouse.raw import DamagedAnswer, RawZone
 from warehouse.s3 import S3Location
 
@@ -136,6 +137,13 @@ def test_a_landing_on_postgres_and_s3_equals_the_same_landing_embedded(
     assert len(landed) > 1000  # more than is inlined: Parquet files were written
     assert any(key.endswith(".parquet") for key in shared.objects("warehouse/"))
     assert not (home / "warehouse").exists() and not (home / "warehouse.sqlite").exists()
+
+    # Maintenance counts and cleans the bucket's files, and changes no row.
+    done = maintain(shared_lake, timedelta(days=30))
+    assert done.before.disk_files > 0 and done.before.disk_bytes > 0
+    assert done.after.disk_files == len(shared.objects("warehouse/")) > 0
+    with shared_lake.open(read_only=True) as con:
+        assert con.execute(sql).fetchall() == landed
 
 
 def _worker(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
