@@ -19,13 +19,13 @@ import duckdb
 import pyarrow as pa
 
 from warehouse.lake import ALIAS, Lake
-from warehouse.landing import Landed, create_table, land, table_name
+from warehouse.landing import INCOMING, Landed, create_table, land_staged, table_name
 from warehouse.maintenance import keep_small_landings_inlined
 from warehouse.store import Replacement, TableSpec
 
 log = logging.getLogger(__name__)
 
-STAGED = "landing_staged"  # the temp table a landing stages its rows in
+STAGED = INCOMING  # the temp table a landing stages its rows in: `land_staged` reads it
 Rules = Callable[[duckdb.DuckDBPyConnection], None]
 
 
@@ -158,11 +158,10 @@ class Landing:
     def commit(self) -> None:
         if not (self.staged_rows or self.replaced or self.dropped):
             return  # nothing asked to change: no empty snapshot
-        self.result = land(
+        self.result = land_staged(
             self.table.lake,
             self.con,
             self.table.spec,
-            self.con.table(STAGED),
             self.replaced,
             self.replaced_in,
             self.dropped,

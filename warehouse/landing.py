@@ -102,7 +102,22 @@ def land(
     `lenient`: the same rows read the lenient way, read instead when `incoming`, a strict
     `from_json` read, refuses a value (see `from_json`).
     """
-    _stage(con, spec, incoming, replaced, lenient)
+    _stage_incoming(con, incoming, lenient)
+    return land_staged(lake, con, spec, replaced, replaced_in, dropped, rules)
+
+
+def land_staged(
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    replaced: Sequence[Replacement] = (),
+    replaced_in: Collection[str] = (),
+    dropped: Collection[str] = (),
+    rules: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> Landed:
+    """`land`, for rows a caller staged itself in the temp table `INCOMING` of `con`
+    (typed as the table): no copy of them."""
+    _stage(con, spec, replaced)
     touched, oldest = _incoming_partitions(con, spec)
     try:
         return lake.write(
@@ -116,21 +131,24 @@ def land(
         con.execute(f"DROP TABLE IF EXISTS {INCOMING}; DROP TABLE IF EXISTS {REPLACED}")
 
 
-def _stage(
+def _stage_incoming(
     con: duckdb.DuckDBPyConnection,
-    spec: TableSpec,
     incoming: pa.Table | duckdb.DuckDBPyRelation,
-    replaced: Sequence[Replacement],
     lenient: duckdb.DuckDBPyRelation | None,
 ) -> None:
-    """The landing's inputs as temp tables, built before the transaction: a DuckDB
-    transaction writes to one database only, and these live in `temp`."""
     try:
         _materialize(con, INCOMING, incoming)
     except duckdb.Error as error:
         if lenient is None or not is_strict_refusal(error):
             raise
         _materialize(con, INCOMING, lenient)
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, replaced: Sequence[Replacement]
+) -> None:
+    """The landing's inputs as temp tables, built before the transaction: a DuckDB
+    transaction writes to one database only, and these live in `temp`."""
     _materialize(con, REPLACED, _replacements_table(list(replaced)))
     if _has_duplicate_keys(con, spec):
         # One row per key among the incoming rows: the newest answer's.
