@@ -73,8 +73,8 @@ def writable_script(lake: Lake, bi_script: Path, folder: Path) -> Path:
     """The BI script with the writable attach: the same extension files and options. In a
     private temporary folder (the attach string may carry a password)."""
     read_only, writable = (
-        lake.attach_sql(read_only=True, with_password=False),
-        lake.attach_sql(with_password=False),
+        lake.attach_sql(read_only=True),
+        lake.attach_sql(),
     )
     script = folder / "attach-write.sql"
     write_private(script, bi_script.read_text().replace(read_only, writable))

@@ -230,7 +230,7 @@ def _file_rows_sql(spec: TableSpec, pieces: list[Piece], raw: RawZone, strict: b
         ), data AS (
             SELECT *, {day} AS landing_day FROM blocks
             WHERE landing_trailer IS NULL
-            AND (landing_status IS NULL OR landing_status IN ('{{}}', 'null', 'false', '0'))
+            AND (landing_status IS NULL OR landing_status IN ('{{}}', '[]', 'null', 'false', '0'))
         )
         SELECT d.* EXCLUDE (filename, landing_day, landing_status, landing_trailer),
             p.fetched_at, strftime(d.landing_day, '%Y-%m') AS month

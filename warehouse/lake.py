@@ -206,9 +206,10 @@ class Lake:
             catalog = (POSTGRES,)
         return (DUCKLAKE, *catalog, *((HTTPFS,) if self.storage is not None else ()))
 
-    def attach_sql(self, read_only: bool = False, with_password: bool = True) -> str:
-        """The ATTACH statement for this warehouse (BI's attach.sql carries it too,
-        `with_password` false)."""
+    def attach_sql(self, read_only: bool = False) -> str:
+        """The ATTACH statement for this warehouse (BI's attach.sql carries it too). It
+        never names the shared catalog's password: libpq takes it from PGPASSWORD
+        (`open` sets it for this process), so no DuckDB error can show it."""
         options = [
             f"DATA_PATH {sql_string(self.data_url)}",
             "OVERRIDE_DATA_PATH true",  # a copied home writes where it is, see module doc
@@ -219,10 +220,7 @@ class Lake:
             options.append(f"METADATA_SCHEMA {sql_string(self.metadata_schema)}")
         if read_only:
             options.append("READ_ONLY")
-        metadata = self.metadata
-        if with_password and self.password is not None:
-            metadata += f" password={libpq_value(self.password)}"
-        catalog = sql_string(f"ducklake:{metadata}")
+        catalog = sql_string(f"ducklake:{self.metadata}")
         return f"ATTACH {catalog} AS {ALIAS} ({', '.join(options)})"
 
     def s3_secret_sql(self, from_environment: bool = False) -> str | None:
@@ -258,7 +256,7 @@ class Lake:
             "SET autoload_known_extensions = false;",
             *(f"LOAD {sql_string(str(e.file()))};" for e in self.extensions()),
             *([f"{secret};"] if secret else []),
-            f"{self.attach_sql(read_only=True, with_password=False)};",
+            f"{self.attach_sql(read_only=True)};",
             f"USE {ALIAS};",
         ]
         self.bi_script.parent.mkdir(parents=True, exist_ok=True)
@@ -275,6 +273,10 @@ class Lake:
             self.data_path.mkdir(parents=True, exist_ok=True)
         if not read_only and catalog is not None:
             catalog.parent.mkdir(parents=True, exist_ok=True)
+        if self.password is not None:
+            # DuckDB's postgres connections read it from libpq's environment: it is never in
+            # a connection string a failure could print (connections are opened lazily).
+            os.environ["PGPASSWORD"] = self.password
         con = connect(*self.extensions())
         try:
             secret = self.s3_secret_sql()
@@ -332,9 +334,39 @@ class Lake:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def writer_lock(self) -> contextlib.AbstractContextManager[None]:
-        """Writers of an embedded warehouse take turns (see module doc); those of a shared
-        catalog do not need to, and could not across machines."""
-        return _flock(self.lock_file) if self._on_sqlite else nullcontext()
+        """Writers take turns (see module doc): on this machine with a file lock for an
+        embedded catalog; across machines with an advisory lock of the shared catalog's
+        database. DuckLake on PostgreSQL commits two transactions that only insert, and two
+        landings of the same new keys would both land them: one writer at a time deletes
+        what the other inserted."""
+        if self._on_sqlite:
+            return _flock(self.lock_file)
+        if self.metadata.startswith("postgres:"):
+            return _advisory_lock(self.metadata.removeprefix("postgres:"), self.password)
+        return nullcontext()
+
+
+# The shared catalog's writer lock: one key for every gazoduc process of the database.
+ADVISORY_LOCK_KEY = "gazoduc warehouse writer"
+
+
+@contextmanager
+def _advisory_lock(conninfo: str, password: str | None) -> Iterator[None]:
+    """A session-level advisory lock on the catalog's database, held while the block runs.
+    The server drops it with the session: a killed writer never leaves it held."""
+    import psycopg2  # the shared mode's driver; the embedded mode never imports it
+
+    try:
+        con = psycopg2.connect(conninfo, password=password)
+    except psycopg2.Error as error:
+        raise OSError(masked(f"warehouse writer lock: {error}")) from None
+    try:
+        con.autocommit = True
+        with con.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", (ADVISORY_LOCK_KEY,))
+        yield
+    finally:
+        con.close()  # the lock goes with the session
 
 
 @contextmanager
@@ -414,8 +446,9 @@ def libpq_conninfo(url: str) -> tuple[str, str | None]:
         "user": unquote(parts.username) if parts.username else None,
         **dict(parse_qsl(parts.query)),
     }
+    password = found.pop("password", None) or (unquote(parts.password) if parts.password else None)
     conninfo = " ".join(f"{key}={libpq_value(value)}" for key, value in found.items() if value)
-    return conninfo, unquote(parts.password) if parts.password else None
+    return conninfo, password
 
 
 def libpq_value(value: str) -> str:
@@ -424,11 +457,15 @@ def libpq_value(value: str) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write `text` to a file readable by its owner only, from its creation on."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write `text` to a file readable by its owner only, from its creation on, and
+    whole: written beside, then renamed over (a BI tool starting meanwhile reads the old
+    script or the new one, never half of one)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
     with os.fdopen(fd, "w") as out:
         out.write(text)
+    os.replace(tmp, path)
 
 
 def masked(text: str) -> str:
