@@ -242,8 +242,11 @@ def test_no_password_or_key_in_what_a_failure_says(
     wrong_port = shared.database_url.replace(":5432/", ":9/")
     lake = Lake.at(home, database_url=wrong_port, storage=shared.storage)
     with pytest.raises(duckdb.Error) as error:
-        lake.open()
+        lake.open(read_only=True)
     assert "Unable to connect" in str(error.value) and DB_PASSWORD not in str(error.value)
+    with pytest.raises(OSError) as locked:  # a writer first takes the catalog's lock
+        lake.open()
+    assert "writer lock" in str(locked.value) and DB_PASSWORD not in str(locked.value)
     assert DB_PASSWORD not in repr(lake) and SECRET_KEY not in repr(lake)
 
     with pytest.raises(psycopg2.Error) as refused:
