@@ -21,12 +21,14 @@ Embedded (the default), the catalog is `$GAZODUC_HOME/warehouse.sqlite` and the 
 The catalog runs in WAL mode, so readers never block a writer and never see a lock error.
 
 Shared (several machines), the catalog is in PostgreSQL (schema `ducklake`) and the data
-under the S3 prefix's `warehouse/`. A file lock means nothing across machines, and
-PostgreSQL needs none: writers commit concurrently. DuckLake retries a commit by itself
-when the other one touched other tables (or only inserted), and refuses it with
-"Transaction conflict" when both changed the same table's rows (a landing deletes what it
-replaces) or created the same table: that is retried whole, as the lock error is. Two
-first attaches of an empty catalog race to create it; the loser attaches again.
+under the S3 prefix's `warehouse/`. DuckLake commits two transactions on PostgreSQL when
+the other one touched other tables, or only inserted: two landings of the same new keys
+at once would both land them. So writers take turns there too, on an advisory lock of
+the catalog's database, which the server drops with a killed writer's session. A
+"Transaction conflict" (a writer that does not take the lock) is retried whole, as the
+lock error is. Two first attaches of an empty catalog race to create it; the loser
+attaches again. The catalog's password reaches libpq by PGPASSWORD only: DuckDB prints
+the connection string of a postgres connection that fails.
 """
 
 from __future__ import annotations
