@@ -17,7 +17,6 @@ from warehouse.curated import (
     UpdateResult,
     curated_tables,
     rule_violations,
-    table_exists,
     update_table,
 )
 from warehouse.lake import WarehouseNotFound

@@ -32,7 +32,7 @@ from typing import Literal
 
 import duckdb
 
-from warehouse.lake import ALIAS, BlockingRuleFailed, Lake
+from warehouse.lake import ALIAS, BlockingRuleFailed, Lake, table_exists
 from warehouse.lake_table import session
 
 log = logging.getLogger(__name__)
@@ -190,17 +190,6 @@ def _insert(con: duckdb.DuckDBPyConnection, table: CuratedTable) -> int:
         return _count(con.execute(insert))
     finally:
         con.execute(f"SET threads = {threads}")
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Whether the lake holds table `name` (schema.table)."""
-    schema, table = name.split(".", 1)
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() "
-        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-        [ALIAS, schema, table],
-    ).fetchone()
-    return found == (1,)
 
 
 def _last_snapshot(con: duckdb.DuckDBPyConnection, table: CuratedTable) -> int | None:

@@ -477,6 +477,17 @@ def masked(text: str) -> str:
     return text
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the lake holds table `name` (`schema.table`)."""
+    schema, table = name.split(".", 1)
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        [ALIAS, schema, table],
+    ).fetchone()
+    return found == (1,)
+
+
 def sql_string(text: str) -> str:
     """`text` as a SQL string literal."""
     return "'" + text.replace("'", "''") + "'"

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from warehouse.lake import ALIAS, Lake
+from warehouse.lake import ALIAS, Lake, table_exists
 from warehouse.landing import INCOMING, Landed, create_table, land_staged, table_name
 from warehouse.maintenance import keep_small_landings_inlined
 from warehouse.store import Replacement, TableSpec
@@ -45,12 +45,7 @@ class LakeTable:
             return self.lake_exists(con)
 
     def lake_exists(self, con: duckdb.DuckDBPyConnection) -> bool:
-        found = con.execute(
-            "SELECT count(*) FROM duckdb_tables() "
-            "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-            [ALIAS, self.spec.schema, self.spec.name],
-        ).fetchone()
-        return found == (1,)
+        return table_exists(con, f"{self.spec.schema}.{self.spec.name}")
 
     def partitions(self) -> list[str]:
         """The partition values holding rows, oldest first, as text."""

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from warehouse.columns import Kind
 from warehouse.from_json import is_strict_refusal
-from warehouse.lake import ALIAS, Lake
+from warehouse.lake import ALIAS, Lake, table_exists
 from warehouse.store import FETCHED_AT, Replacement, TableSpec, _match_old, _replacements_table
 
 DUCKDB_TYPES: dict[Kind, str] = {
@@ -58,12 +58,7 @@ def create_table(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
 
     Every column is declared, personal ones included: without the operator's opt-in they
     stay NULL, so a BI query never breaks on a column that comes and goes."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() "
-        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-        [ALIAS, spec.schema, spec.name],
-    ).fetchone()
-    if exists == (1,):
+    if table_exists(con, f"{spec.schema}.{spec.name}"):
         return
     columns = [*spec.columns, FETCHED_AT]
     declared = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.kind]}' for c in columns)
