@@ -19,7 +19,7 @@ from warehouse.curated import (
     rule_violations,
     update_table,
 )
-from warehouse.lake import WarehouseNotFound
+from warehouse.lake import WarehouseNotFound, table_exists
 
 GROUP = "curated"
 
