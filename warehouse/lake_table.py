@@ -69,11 +69,8 @@ class LakeTable:
 
     def newest_snapshot(self) -> list[dict[str, Any]]:
         """The rows of the newest partition (a snapshot table's latest snapshot)."""
-        newest = self.partitions()[-1:]
-        key = self.spec.partition_key
-        if not newest:
-            return []
-        return self.rows(f'CAST("{key}" AS VARCHAR) = ?', newest)
+        key = f'"{self.spec.partition_key}"'
+        return self.rows(f"{key} = (SELECT max({key}) FROM {self.name})")
 
     def _create(self, con: duckdb.DuckDBPyConnection) -> None:
         create_table(con, self.spec)
@@ -138,15 +135,11 @@ class Landing:
         finally:
             self.con.unregister("landing_batch")
         self.staged_rows += len(keys)
-        self.partitions.update(keys)
 
     def add_query(self, sql: str) -> int:
         """Stage the rows of a query over this session (the table's columns and its
         partition column, by name); return how many."""
         (rows,) = self.con.execute(f"INSERT INTO {STAGED} BY NAME {sql}").fetchone() or (0,)
-        partition = self.table.spec.partition_key
-        found = self.con.execute(f'SELECT DISTINCT CAST("{partition}" AS VARCHAR) FROM {STAGED}')
-        self.partitions.update(value for (value,) in found.fetchall() if value is not None)
         self.staged_rows += int(rows)
         return int(rows)
 
@@ -162,7 +155,7 @@ class Landing:
             self.dropped,
             self.table.rules,
         )
-        self.partitions |= self.replaced_in | self.dropped
+        self.partitions = set(self.result.partitions)
         log.info(
             "%s: %d rows in, %d out, in %d partitions",
             self.table.name,

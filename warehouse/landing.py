@@ -74,6 +74,7 @@ def create_table(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
 class Landed:
     rows_deleted: int
     rows_inserted: int
+    partitions: frozenset[str] = frozenset()  # those rows were deleted from or inserted in
 
 
 def land(
@@ -234,7 +235,7 @@ def _replace(
         inserted = _count_of(con.execute(insert))
     if rules is not None:
         rules(con)
-    return Landed(deleted, inserted)
+    return Landed(deleted, inserted, frozenset([*replaced_in, *touched, *dropped]))
 
 
 def _in_values(column: str, spec: TableSpec) -> str:
